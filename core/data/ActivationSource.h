@@ -1,0 +1,24 @@
+#pragma once
+// Where the activation store gets its rows from: a language model (issue 3), files of cached
+// activations, or the synthetic ground-truth generator.
+#include <string>
+
+#include <torch/torch.h>
+
+namespace sae {
+
+class ActivationSource {
+ public:
+  virtual ~ActivationSource() = default;
+  virtual int64_t dIn() const = 0;
+  // The next `rows` activation rows of the stream, [rows, d_in] float32 on the CPU. Throws
+  // std::runtime_error with a clear message when the source runs out or a file is bad.
+  virtual torch::Tensor next(int64_t rows) = 0;
+  // SAELens shuffles and normalises buffers that come from a live model but not buffers read
+  // from cached activation files; sources say which semantics they follow.
+  virtual bool shufflesBuffers() const = 0;
+  // One line for logs, e.g. "cached activations in /data/acts (12 files, 1.2M rows)".
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace sae

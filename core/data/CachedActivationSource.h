@@ -1,0 +1,38 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "data/ActivationSource.h"
+
+namespace sae {
+
+// SAELens's cached-activation layout: `{path}/0.safetensors, 1.safetensors, ...`, key
+// "activations", shape [n, d_in] or [n, n_layers, d_in] (the layer is picked). Files are read
+// in numeric order, rows in file order, never shuffled or normalised (SAELens semantics).
+// Unlike SAELens 1.5, a partly consumed file continues where it stopped instead of being
+// re-read from its start (SAELens's next_idx_within_buffer is never used: a bug).
+class CachedActivationSource : public ActivationSource {
+ public:
+  // Throws std::runtime_error if the folder is missing, holds no 0.safetensors, or the first
+  // file's shape does not match d_in (message names the folder, file and shapes).
+  CachedActivationSource(const std::string& folder, int64_t dIn, int64_t layerIndex = 0);
+  int64_t dIn() const override { return dIn_; }
+  torch::Tensor next(int64_t rows) override;
+  bool shufflesBuffers() const override { return false; }
+  std::string describe() const override;
+  // Total rows over all files (read from headers only).
+  int64_t totalRows() const { return totalRows_; }
+
+ private:
+  torch::Tensor loadFile(size_t index) const;
+  std::string folder_;
+  int64_t dIn_, layerIndex_;
+  std::vector<std::string> files_;
+  std::vector<int64_t> fileRows_;
+  int64_t totalRows_ = 0;
+  size_t fileIndex_ = 0;
+  int64_t rowInFile_ = 0;
+  torch::Tensor current_;
+};
+
+}  // namespace sae

@@ -1,0 +1,31 @@
+#pragma once
+// The safetensors format (u64 header length, JSON header, little-endian row-major data),
+// read and written natively: Debian has no safetensors library.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace sae {
+
+class Safetensors {
+ public:
+  using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+  // Reads every tensor (F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL) in header order. A short,
+  // corrupt or inconsistent file throws std::runtime_error naming the file and the problem
+  // (bad header length, bad JSON, unknown dtype, offsets outside the buffer, gaps/overlaps,
+  // trailing bytes, shape/size mismatch).
+  static NamedTensors read(const std::string& path,
+                           std::map<std::string, std::string>* metadata = nullptr);
+  // One tensor by key; throws naming the file and the keys present if it is missing.
+  static torch::Tensor readTensor(const std::string& path, const std::string& key);
+  // Writes contiguous CPU copies, header padded with spaces to a multiple of 8, to a temporary
+  // name then renames it over `path`.
+  static void write(const std::string& path, const NamedTensors& tensors,
+                    const std::map<std::string, std::string>& metadata = {});
+};
+
+}  // namespace sae

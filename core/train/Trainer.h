@@ -1,0 +1,67 @@
+#pragma once
+// SAELens 1.5's train_sae_group_on_language_model for one SAE, step for step (see
+// saelens-semantics.md §5 and docs/semantics.md for the deviations we chose on purpose).
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/RunConfig.h"
+#include "data/ActivationStore.h"
+#include "sae/Sae.h"
+#include "train/AdamOptimizer.h"
+#include "train/L1Scheduler.h"
+#include "train/LrScheduler.h"
+#include "train/TrainingObserver.h"
+
+namespace sae {
+
+class Trainer {
+ public:
+  // The config must be valid. outDir may be empty (nothing written). The SAE is initialised
+  // (or loaded from config.from_pretrained_path) by the caller or by makeSae().
+  Trainer(RunConfig config, std::shared_ptr<ActivationStore> store, std::shared_ptr<Sae> sae,
+          std::string outDir);
+
+  void addObserver(TrainingObserver* observer);
+  // Runs until the token budget is spent or stop is requested. Returns true when finished,
+  // false when stopped early (a checkpoint is written in both cases when outDir is set).
+  bool run();
+  // Thread-safe: the step loop checks it between steps.
+  void requestStop() { stopRequested_ = true; }
+
+  // One training step (exposed for tests): returns the metrics of this step.
+  MetricsEvent trainStep();
+
+  int64_t step() const { return step_; }
+  int64_t nTrainingTokens() const { return nTrainingTokens_; }
+  const Sae& sae() const { return *sae_; }
+  // log10(act_freq / n_frac_active + 1e-10), as saved in sparsity.safetensors.
+  torch::Tensor logFeatureSparsity() const;
+  // Save SAELens's layout (sae_weights.safetensors, cfg.json, sparsity.safetensors) to folder.
+  void saveSae(const std::string& folder) const;
+
+  // Builds an SAE as SAELens does: init or from_pretrained_path.
+  static std::shared_ptr<Sae> makeSae(const RunConfig& config);
+
+ private:
+  void initBDec();
+  void emit(const MetricsEvent& event);
+  RunConfig config_;
+  std::shared_ptr<ActivationStore> store_;
+  std::shared_ptr<Sae> sae_;
+  std::string outDir_;
+  std::vector<TrainingObserver*> observers_;
+  std::unique_ptr<AdamOptimizer> optimizer_;
+  L1Scheduler l1Scheduler_;
+  LrScheduler lrScheduler_;
+  torch::Tensor actFreqScores_, nForwardPassesSinceFired_;
+  int64_t nFracActiveTokens_ = 0;
+  int64_t step_ = 0;
+  int64_t nTrainingTokens_ = 0;
+  std::vector<int64_t> checkpointThresholds_;
+  std::atomic<bool> stopRequested_{false};
+  bool bDecInitialised_ = false;
+};
+
+}  // namespace sae
