@@ -1,1 +1,244 @@
-int main() { return 0; }
+// sae-train: the headless trainer. Same Trainer as the GUI; only the listener differs.
+//
+//   sae-train (--config FILE | --preset NAME) [--set key=value]... [--out DIR] [--dry-run]
+//   sae-train --list-presets
+//   sae-train --benchmark [--json]
+//
+// Exit codes: 0 done, 1 failure during training, 2 bad config or input, 130 interrupted
+// (a checkpoint is saved first).
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ConsoleReporter.h"
+#include "bench/StepBenchmark.h"
+#include "config/ConfigError.h"
+#include "config/PresetLibrary.h"
+#include "config/RunConfig.h"
+#include "data/ActivationSourceFactory.h"
+#include "data/ActivationStore.h"
+#include "runs/MetricsJsonlSink.h"
+#include "train/Trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitTrainingFailed = 1;
+constexpr int kExitBadInput = 2;
+constexpr int kExitInterrupted = 130;
+
+volatile std::sig_atomic_t gInterrupted = 0;
+void onSignal(int) { gInterrupted = 1; }
+
+// Turns Ctrl-C into a stop request the step loop sees between steps.
+class InterruptWatcher : public sae::TrainingObserver {
+ public:
+  explicit InterruptWatcher(sae::Trainer& trainer) : trainer_(trainer) {}
+  void onProgress(const sae::ProgressEvent&) override {
+    if (gInterrupted) trainer_.requestStop();
+  }
+
+ private:
+  sae::Trainer& trainer_;
+};
+
+void printUsage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: sae-train (--config FILE | --preset NAME) [--set key=value]... [--out DIR] "
+               "[--dry-run]\n"
+               "       sae-train --list-presets\n"
+               "       sae-train --benchmark [--json]\n"
+               "\n"
+               "Trains a sparse autoencoder with SAELens 1.5 semantics and writes the run to DIR:\n"
+               "config.json, metrics.jsonl, checkpoints/<tokens>/ and final/ (SAELens layout).\n"
+               "Exit codes: 0 done, 1 training failed, 2 bad config or input, 130 interrupted.\n");
+}
+
+std::string timestamp() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return text;
+}
+
+struct Arguments {
+  std::string configPath, preset, outDir;
+  std::vector<std::string> overrides;
+  bool dryRun = false, listPresets = false, benchmark = false, json = false, help = false;
+};
+
+// Throws ConfigError on an unknown or incomplete option.
+Arguments parseArguments(int argc, char** argv) {
+  Arguments args;
+  auto value = [&](int& i, const std::string& option) -> std::string {
+    if (i + 1 >= argc) throw sae::ConfigError("option " + option + " needs a value");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config") {
+      args.configPath = value(i, a);
+    } else if (a == "--preset") {
+      args.preset = value(i, a);
+    } else if (a == "--set") {
+      args.overrides.push_back(value(i, a));
+    } else if (a == "--out") {
+      args.outDir = value(i, a);
+    } else if (a == "--dry-run") {
+      args.dryRun = true;
+    } else if (a == "--list-presets") {
+      args.listPresets = true;
+    } else if (a == "--benchmark") {
+      args.benchmark = true;
+    } else if (a == "--json") {
+      args.json = true;
+    } else if (a == "-h" || a == "--help") {
+      args.help = true;
+    } else {
+      throw sae::ConfigError("unknown option '" + a + "'; run sae-train --help for the options");
+    }
+  }
+  if (!args.help && !args.listPresets && !args.benchmark && args.configPath.empty() &&
+      args.preset.empty()) {
+    throw sae::ConfigError("give a config: --config FILE or --preset NAME (see --list-presets)");
+  }
+  if (!args.configPath.empty() && !args.preset.empty()) {
+    throw sae::ConfigError("give either --config or --preset, not both");
+  }
+  return args;
+}
+
+sae::RunConfig loadConfig(const Arguments& args) {
+  sae::RunConfig config = args.preset.empty() ? sae::RunConfig::loadFile(args.configPath)
+                                              : sae::PresetLibrary::load(args.preset);
+  for (const auto& override : args.overrides) config.applyOverride(override);
+  const auto issues = config.validate();
+  if (!issues.empty()) {
+    throw sae::ConfigError(args.preset.empty() ? args.configPath : "preset " + args.preset,
+                           issues);
+  }
+  return config;
+}
+
+// Inputs a dry run can check without training: the files the config points at.
+void noteMissingInputs(const sae::RunConfig& config) {
+  if (config.use_cached_activations) {
+    const auto path = config.resolvedCachedActivationsPath();
+    if (!fs::exists(fs::path(path) / "0.safetensors")) {
+      std::printf("note: cached activations not found: %s/0.safetensors\n", path.c_str());
+    }
+  }
+  if (config.from_pretrained_path && !config.from_pretrained_path->empty() &&
+      !fs::exists(fs::path(*config.from_pretrained_path) / "sae_weights.safetensors")) {
+    std::printf("note: from_pretrained_path has no sae_weights.safetensors: %s\n",
+                config.from_pretrained_path->c_str());
+  }
+  if (!config.use_cached_activations && !config.use_synthetic_activations) {
+    std::printf("note: training from a language model (%s) is not available in this build yet\n",
+                config.model_name.c_str());
+  }
+}
+
+int runTraining(const Arguments& args, sae::RunConfig config) {
+  torch::set_num_threads(config.effectiveNumThreads());
+  // SAELens never seeds; we seed torch's generator with `seed` so a run is reproducible.
+  torch::manual_seed(static_cast<uint64_t>(config.seed));
+
+  // Setup reads the inputs: a failure here is bad input (exit 2), not a training failure.
+  std::string outDir;
+  std::shared_ptr<sae::ActivationStore> store;
+  std::shared_ptr<sae::Sae> sae;
+  try {
+    outDir = args.outDir.empty()
+                 ? (fs::path("runs") / (config.effectiveRunName() + "-" + timestamp())).string()
+                 : args.outDir;
+    fs::create_directories(outDir);
+    config.saveFile((fs::path(outDir) / "config.json").string());
+    auto source = sae::ActivationSourceFactory::create(config);
+    sae::ActivationStoreOptions storeOptions;
+    storeOptions.n_batches_in_buffer = config.n_batches_in_buffer;
+    storeOptions.store_batch_size = config.store_batch_size;
+    storeOptions.context_size = config.context_size;
+    storeOptions.train_batch_size = config.train_batch_size;
+    storeOptions.normalize_activations = config.normalize_activations;
+    store = std::make_shared<sae::ActivationStore>(source, storeOptions);
+    sae = sae::Trainer::makeSae(config);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sae-train: %s\n", error.what());
+    return kExitBadInput;
+  }
+
+  try {
+    sae::Trainer trainer(config, store, sae, outDir);
+    ConsoleReporter console(stdout);
+    sae::MetricsJsonlSink metrics((fs::path(outDir) / "metrics.jsonl").string());
+    InterruptWatcher watcher(trainer);
+    trainer.addObserver(&console);
+    trainer.addObserver(&metrics);
+    trainer.addObserver(&watcher);
+    console.onMessage("Run folder: " + outDir);
+    if (config.use_synthetic_activations || config.use_cached_activations) {
+      console.onMessage("CE loss evals skipped: no language model in this run");
+    }
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    if (!trainer.run()) {
+      std::fprintf(stderr, "Interrupted at step %lld: checkpoint saved under %s/checkpoints\n",
+                   static_cast<long long>(trainer.step()), outDir.c_str());
+      return kExitInterrupted;
+    }
+    return kExitOk;
+  } catch (const sae::ConfigError& error) {
+    std::fprintf(stderr, "sae-train: %s\n", error.what());
+    return kExitBadInput;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sae-train: training failed: %s\n", error.what());
+    return kExitTrainingFailed;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Arguments args;
+  sae::RunConfig config;
+  try {
+    args = parseArguments(argc, argv);
+    if (args.help) {
+      printUsage(stdout);
+      return kExitOk;
+    }
+    if (args.listPresets) {
+      for (const auto& name : sae::PresetLibrary::names()) std::printf("%s\n", name.c_str());
+      return kExitOk;
+    }
+    if (args.benchmark) return sae::StepBenchmark::runCommandLine(args.json);
+    config = loadConfig(args);
+    if (args.dryRun) {
+      for (const auto& line : config.preambleLines()) std::printf("%s\n", line.c_str());
+      std::printf("d_sae: %lld\n", static_cast<long long>(config.derivedDSae()));
+      std::printf("total steps: %lld\n", static_cast<long long>(config.totalSteps()));
+      std::printf("run name: %s\n", config.effectiveRunName().c_str());
+      noteMissingInputs(config);
+      std::printf("config is valid\n");
+      return kExitOk;
+    }
+  } catch (const sae::ConfigError& error) {
+    std::fprintf(stderr, "sae-train: %s\n", error.what());
+    return kExitBadInput;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sae-train: %s\n", error.what());
+    return kExitBadInput;
+  }
+
+  return runTraining(args, config);
+}

@@ -6,7 +6,8 @@ namespace {
 std::string joinIssues(const std::string& source, const std::vector<ConfigError::Issue>& issues) {
   std::string text = source + ": " + std::to_string(issues.size()) +
                      (issues.size() == 1 ? " problem" : " problems");
-  for (const auto& issue : issues) text += "\n  " + issue.message;
+  for (const auto& issue : issues)
+    text += "\n  " + issue.message;
   return text;
 }
 }  // namespace

@@ -27,16 +27,21 @@ struct ConfigField {
   std::string name;   // SAELens name, also the JSON key
   std::string group;  // form group, e.g. "Model & hook"
   FieldBinding binding;
-  std::string help;                 // one line, shown as tooltip and in --help-config
-  std::optional<double> minimum;    // inclusive, numeric fields only
-  std::optional<double> maximum;    // inclusive
-  std::vector<std::string> choices; // allowed strings; empty = free text
-  bool isPath = false;              // resolved against the config file's folder
-  bool advanced = false;            // W&B / compile fields the form can fold away
+  std::string help;                  // one line, shown as tooltip and in --help-config
+  std::optional<double> minimum;     // inclusive, numeric fields only
+  std::optional<double> maximum;     // inclusive
+  std::vector<std::string> choices;  // allowed strings; empty = free text
+  bool isPath = false;               // resolved against the config file's folder
+  bool advanced = false;             // W&B / compile fields the form can fold away
+  // Added: strict bounds (lr > 0, adam betas < 1) keep minimum/maximum usable as spin-box limits.
+  bool exclusiveMinimum = false;  // value must be > minimum
+  bool exclusiveMaximum = false;  // value must be < maximum
+  bool sweepable = false;         // a list in SAELens (`X | list[X]`): gets the "no sweeps" message
+  bool caseInsensitiveChoices = false;  // lr_scheduler_name: SAELens lower-cases it
 
   FieldType type() const;
   bool nullable() const;
-  nlohmann::json defaultValue() const;              // from a default-constructed RunConfig
+  nlohmann::json defaultValue() const;                // from a default-constructed RunConfig
   nlohmann::json get(const RunConfig& config) const;  // value as JSON (null for empty optional)
   // Store a JSON value; throws ConfigError with a message naming the field on a type mismatch.
   void set(RunConfig& config, const nlohmann::json& value) const;
@@ -50,6 +55,10 @@ class ConfigSchema {
   static std::string closestName(const std::string& name);
   // Group names in display order (the notebook's order).
   static const std::vector<std::string>& groups();
+  // Position of the field in fields(), or -1: validation and toJson use schema order.
+  static int indexOf(const std::string& name);
+  // Levenshtein distance behind closestName, for other "did you mean" messages.
+  static size_t editDistance(const std::string& a, const std::string& b);
 };
 
 }  // namespace sae

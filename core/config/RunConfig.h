@@ -31,11 +31,14 @@ struct RunConfig {
   bool is_dataset_tokenized = true;
   int64_t context_size = 128;
   bool use_cached_activations = false;
-  std::optional<std::string> cached_activations_path;  // null: derived (see resolvedCachedActivationsPath)
+  // null: derived (see resolvedCachedActivationsPath)
+  std::optional<std::string> cached_activations_path;
   bool prepend_bos = true;
   // --- SAE size & architecture ---
   int64_t d_in = 512;
-  std::optional<int64_t> d_sae;  // derived from expansion_factor (user value is overwritten, as SAELens)
+  // Derived from d_in * expansion_factor: fromJson and applyOverride fill it in (as SAELens's
+  // __post_init__); an explicit different value is reported by validate() instead of dropped.
+  std::optional<int64_t> d_sae;
   int64_t expansion_factor = 4;
   std::string activation_fn = "relu";
   bool apply_b_dec_to_input = true;
@@ -111,10 +114,10 @@ struct RunConfig {
   // --- SAE Workbench additions ---
   int64_t num_threads = 0;  // intra-op threads; 0 = all hardware threads
   bool use_synthetic_activations = false;
-  int64_t synthetic_n_features = 1024;      // true features in superposition
+  int64_t synthetic_n_features = 1024;          // true features in superposition
   double synthetic_feature_probability = 0.01;  // chance each true feature fires on a token
-  double synthetic_noise_std = 0.0;          // Gaussian noise added to every activation
-  int64_t synthetic_seed = 0;                // seed of the ground-truth directions and stream
+  double synthetic_noise_std = 0.0;             // Gaussian noise added to every activation
+  int64_t synthetic_seed = 0;                   // seed of the ground-truth directions and stream
 
   // ---------------------------------------------------------------- loading & saving
   // Parse a JSON object. Unknown keys, wrong types and failed rules are collected and thrown
@@ -124,8 +127,11 @@ struct RunConfig {
                             const std::string& baseDir = "");
   // Read a JSON file; broken JSON is reported with file, line and column.
   static RunConfig loadFile(const std::string& path);
-  // Every field, SAELens names, derived values not included.
+  // Every field, SAELens names, derived values not included (except d_sae, written as
+  // d_in * expansion_factor like SAELens's saved config). nlohmann::json sorts keys.
   nlohmann::json toJson() const;
+  // The same, keys in schema order: what saveFile writes, so files read like the form.
+  nlohmann::ordered_json toOrderedJson() const;
   // Written to a temporary name and renamed.
   void saveFile(const std::string& path) const;
   // Apply one `key=value` override from the command line; the value is parsed as JSON when
@@ -142,7 +148,7 @@ struct RunConfig {
   int64_t totalSteps() const;           // total tokens // train_batch_size
   double effectiveLrEnd() const;        // lr_end or lr / 10
   int64_t effectiveEvalBatchSizePrompts() const;
-  int hookLayer() const;                // hook_point_layer
+  int hookLayer() const;                  // hook_point_layer
   std::string resolvedHookPoint() const;  // "{layer}" replaced by hook_point_layer
   // "{d_sae}-L1-{l1}-LR-{lr}-Tokens-{training_tokens:3.3e}" with Python's float formatting.
   std::string defaultRunName() const;

@@ -13,9 +13,12 @@ namespace sae {
 // re-read from its start (SAELens's next_idx_within_buffer is never used: a bug).
 class CachedActivationSource : public ActivationSource {
  public:
-  // Throws std::runtime_error if the folder is missing, holds no 0.safetensors, or the first
-  // file's shape does not match d_in (message names the folder, file and shapes).
-  CachedActivationSource(const std::string& folder, int64_t dIn, int64_t layerIndex = 0);
+  // Throws std::runtime_error if the folder is missing, holds no 0.safetensors, or a file's
+  // "activations" header does not match d_in / layerIndex (message names the file and shapes).
+  // Only headers are read here. `trainingTokens` (the config's training_tokens, 0 = unknown)
+  // only makes the run-out error say how many tokens the config asks for.
+  CachedActivationSource(const std::string& folder, int64_t dIn, int64_t layerIndex = 0,
+                         int64_t trainingTokens = 0);
   int64_t dIn() const override { return dIn_; }
   torch::Tensor next(int64_t rows) override;
   bool shufflesBuffers() const override { return false; }
@@ -26,7 +29,8 @@ class CachedActivationSource : public ActivationSource {
  private:
   torch::Tensor loadFile(size_t index) const;
   std::string folder_;
-  int64_t dIn_, layerIndex_;
+  int64_t dIn_, layerIndex_, trainingTokens_;
+  int64_t rowsServed_ = 0;
   std::vector<std::string> files_;
   std::vector<int64_t> fileRows_;
   int64_t totalRows_ = 0;

@@ -5,16 +5,17 @@ namespace sae {
 
 struct SyntheticOptions {
   int64_t d_in = 64;
-  int64_t n_features = 256;            // true feature directions (unit norm, random)
-  double feature_probability = 0.01;   // each feature fires independently on each row
-  double noise_std = 0.0;              // isotropic Gaussian noise added to every row
+  int64_t n_features = 256;           // true feature directions (unit norm, random)
+  double feature_probability = 0.01;  // each feature fires independently on each row
+  double noise_std = 0.0;             // isotropic Gaussian noise added to every row
   uint64_t seed = 0;
 };
 
 // Ground truth for checking that training recovers features: x = sum_i c_i d_i + noise with
 // c_i = 0 except with probability p, then c_i ~ U(0, 1] * magnitude_i (non-negative). The
-// stream is deterministic for a given seed and uses its own torch::Generator, so it does not
-// disturb the default generator that SAE init and shuffling use.
+// stream is deterministic for a given seed and uses its own torch::Generators, so it does not
+// disturb the default generator that SAE init and shuffling use. Without noise the stream does
+// not depend on how rows are requested (next(300) == next(100) then next(200)).
 class SyntheticActivationSource : public ActivationSource {
  public:
   explicit SyntheticActivationSource(const SyntheticOptions& options);
@@ -29,9 +30,12 @@ class SyntheticActivationSource : public ActivationSource {
 
  private:
   SyntheticOptions options_;
-  torch::Generator generator_;
+  torch::Generator generator_;       // features, magnitudes, then firing gaps and coefficients
+  torch::Generator noiseGenerator_;  // separate, so noise does not shift the firing stream
   torch::Tensor features_;
   torch::Tensor magnitudes_;
+  int64_t nextFire_ = -1;  // positions (row-major over rows x features) before the next firing
+                           // feature; -1: not drawn yet
 };
 
 }  // namespace sae

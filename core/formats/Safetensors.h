@@ -14,6 +14,20 @@ class Safetensors {
  public:
   using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
+  // One header entry, validated against the file (offsets relative to the data buffer).
+  struct TensorInfo {
+    std::string name;
+    std::string dtype;  // "F32", "BF16", ...
+    torch::ScalarType scalarType;
+    std::vector<int64_t> shape;
+    uint64_t begin = 0, end = 0;
+  };
+
+  // Parses and fully validates the header without reading tensor data (cheap on large files):
+  // entries in header order. Throws like read().
+  static std::vector<TensorInfo> readHeader(const std::string& path,
+                                            std::map<std::string, std::string>* metadata = nullptr);
+
   // Reads every tensor (F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL) in header order. A short,
   // corrupt or inconsistent file throws std::runtime_error naming the file and the problem
   // (bad header length, bad JSON, unknown dtype, offsets outside the buffer, gaps/overlaps,

@@ -47,6 +47,7 @@ class Trainer {
  private:
   void initBDec();
   void emit(const MetricsEvent& event);
+  void writeCheckpoint(const std::string& name);
   RunConfig config_;
   std::shared_ptr<ActivationStore> store_;
   std::shared_ptr<Sae> sae_;
@@ -62,6 +63,7 @@ class Trainer {
   std::vector<int64_t> checkpointThresholds_;
   std::atomic<bool> stopRequested_{false};
   bool bDecInitialised_ = false;
+  double lastMse_ = 0, lastL1_ = 0;  // for the progress line
 };
 
 }  // namespace sae

@@ -1,0 +1,105 @@
+#include "data/ActivationStore.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace sae {
+
+namespace {
+
+// torch 1.13 draws seeds for the DataLoader this way: `torch.empty((), dtype=torch.int64)
+// .random_().item()` on the default generator.
+int64_t drawSeedFromDefaultGenerator() {
+  return torch::empty({}, torch::kInt64).random_().item<int64_t>();
+}
+
+}  // namespace
+
+ActivationStore::ActivationStore(std::shared_ptr<ActivationSource> source,
+                                 const ActivationStoreOptions& options)
+    : source_(std::move(source)), options_(options) {
+  if (!source_) throw std::runtime_error("activation store: no activation source");
+  if (options.n_batches_in_buffer < 2) {
+    // N // 2 batches per refill: N = 1 would give empty buffers and a DataLoader over 0 rows.
+    throw std::runtime_error("activation store: n_batches_in_buffer must be at least 2");
+  }
+  if (options.store_batch_size <= 0 || options.context_size <= 0 || options.train_batch_size <= 0) {
+    throw std::runtime_error(
+        "activation store: store_batch_size, context_size and train_batch_size must be positive");
+  }
+}
+
+torch::Tensor ActivationStore::getBuffer(int64_t nBatches) {
+  torch::NoGradGuard noGrad;
+  const int64_t rows = nBatches * options_.store_batch_size * options_.context_size;
+  torch::Tensor buffer = source_->next(rows);
+  if (buffer.dim() != 2 || buffer.size(0) != rows || buffer.size(1) != dIn() ||
+      buffer.scalar_type() != torch::kFloat32) {
+    throw std::runtime_error("activation source '" + source_->describe() +
+                             "' returned a buffer of the wrong shape or dtype");
+  }
+  // SAELens 1.5 returns cached buffers straight from disk: no shuffle, no normalisation.
+  if (!source_->shufflesBuffers()) return buffer;
+
+  buffer = buffer.index_select(0, torch::randperm(rows, torch::kInt64));
+  if (options_.normalize_activations) {
+    if (!scalingFactor_) {
+      // SAELens: (d_in ** 0.5) / x.norm(dim=-1).mean(), a float32 tensor. Python evaluates
+      // `float / tensor` as tensor.reciprocal() * float; doing the same keeps the factor
+      // bit-identical. (SAELens also asserts the first buffer has > 3e5 rows; that is a
+      // reliability warning, not semantics, so small test buffers are allowed here.)
+      const torch::Tensor meanNorm =
+          at::linalg_vector_norm(buffer, 2, {-1}, false, c10::nullopt).mean();
+      const torch::Tensor factor = meanNorm.reciprocal() * std::sqrt(static_cast<double>(dIn()));
+      scalingFactor_ = static_cast<double>(factor.item<float>());  // exact: float fits in double
+    }
+    buffer = buffer * *scalingFactor_;
+  }
+  return buffer;
+}
+
+const torch::Tensor& ActivationStore::storageBuffer() {
+  if (!storage_.defined()) storage_ = getBuffer(options_.n_batches_in_buffer / 2);
+  return storage_;
+}
+
+void ActivationStore::refill() {
+  torch::NoGradGuard noGrad;
+  // Python builds the list left to right: the new buffer is drawn before the lazily built
+  // storage buffer, and that order decides which randperm each gets.
+  torch::Tensor fresh = getBuffer(options_.n_batches_in_buffer / 2);
+  torch::Tensor mix = torch::cat({fresh, storageBuffer()});
+  fresh = torch::Tensor();
+  mix = mix.index_select(0, torch::randperm(mix.size(0), torch::kInt64));
+  const int64_t half = mix.size(0) / 2;
+  storage_ = mix.narrow(0, 0, half);
+  loaderData_ = mix.narrow(0, half, mix.size(0) - half);
+  // iter(DataLoader(...)) in torch 1.13 draws `_base_seed` (used only by worker processes) from
+  // the default generator when the iterator is created; the draw still advances the generator.
+  drawSeedFromDefaultGenerator();
+  // The RandomSampler's own seed is drawn lazily, on the iterator's first next().
+  loaderOrder_ = torch::Tensor();
+  loaderPos_ = 0;
+}
+
+torch::Tensor ActivationStore::nextBatch() {
+  torch::NoGradGuard noGrad;
+  if (!loaderData_.defined() || loaderPos_ >= loaderData_.size(0)) refill();
+  const int64_t n = loaderData_.size(0);
+  if (!loaderOrder_.defined()) {
+    // RandomSampler.__iter__ with generator=None: a fresh CPU generator seeded from one draw of
+    // the default generator, then randperm(n) on it.
+    const int64_t seed = drawSeedFromDefaultGenerator();
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+    loaderOrder_ = torch::randperm(n, generator, torch::kInt64);
+  }
+  const int64_t count = std::min(options_.train_batch_size, n - loaderPos_);
+  torch::Tensor batch = loaderData_.index_select(0, loaderOrder_.narrow(0, loaderPos_, count));
+  loaderPos_ += count;
+  return batch;
+}
+
+}  // namespace sae

@@ -1,0 +1,234 @@
+#include "train/Trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <stdexcept>
+
+#include "config/ConfigError.h"
+#include "data/SyntheticActivationSource.h"
+#include "sae/SaeFolder.h"
+#include "train/GradientClipping.h"
+
+namespace sae {
+
+namespace fs = std::filesystem;
+
+namespace {
+// SAELens clips on every step; it is not a config field.
+constexpr double kMaxGradNorm = 1.0;
+
+double seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+}  // namespace
+
+Trainer::Trainer(RunConfig config, std::shared_ptr<ActivationStore> store,
+                 std::shared_ptr<Sae> sae, std::string outDir)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      sae_(std::move(sae)),
+      outDir_(std::move(outDir)),
+      l1Scheduler_(config_.l1_coefficient, config_.l1_warm_up_steps),
+      lrScheduler_(config_.lr_scheduler_name, config_.lr, config_.totalSteps(),
+                   config_.lr_warm_up_steps, config_.lr_decay_steps, config_.effectiveLrEnd(),
+                   config_.n_restart_cycles) {
+  if (config_.finetuning_tokens > 0) {
+    throw ConfigError("finetuning_tokens is " + std::to_string(config_.finetuning_tokens) +
+                      ": fine-tuning is not supported yet; set finetuning_tokens to 0");
+  }
+  optimizer_ = std::make_unique<AdamOptimizer>(sae_->trainableParameters(), config_.adam_beta1,
+                                               config_.adam_beta2);
+  const int64_t dSae = sae_->options().d_sae;
+  actFreqScores_ = torch::zeros({dSae}, torch::kFloat32);
+  nForwardPassesSinceFired_ = torch::zeros({dSae}, torch::kFloat32);
+  // range(0, T, T // n_checkpoints)[1:]
+  const int64_t total = config_.totalTrainingTokens();
+  if (config_.n_checkpoints > 0 && total / config_.n_checkpoints > 0) {
+    const int64_t stride = total / config_.n_checkpoints;
+    for (int64_t t = stride; t < total; t += stride) checkpointThresholds_.push_back(t);
+  }
+}
+
+void Trainer::addObserver(TrainingObserver* observer) { observers_.push_back(observer); }
+
+std::shared_ptr<Sae> Trainer::makeSae(const RunConfig& config) {
+  auto sae = std::make_shared<Sae>(SaeOptions::fromConfig(config));
+  if (config.from_pretrained_path && !config.from_pretrained_path->empty()) {
+    SaeFolder::loadWeights(*config.from_pretrained_path, *sae);
+  }
+  return sae;
+}
+
+void Trainer::initBDec() {
+  bDecInitialised_ = true;
+  // Starting from a saved SAE keeps its b_dec.
+  if (config_.from_pretrained_path && !config_.from_pretrained_path->empty()) return;
+  const auto& method = config_.b_dec_init_method;
+  if (method == "geometric_median") {
+    sae_->initializeBDecWithGeometricMedian(store_->storageBuffer());
+  } else if (method == "mean") {
+    sae_->initializeBDecWithMean(store_->storageBuffer());
+  }
+}
+
+torch::Tensor Trainer::logFeatureSparsity() const {
+  torch::NoGradGuard noGrad;
+  const double n = static_cast<double>(std::max<int64_t>(nFracActiveTokens_, 1));
+  return torch::log10(actFreqScores_ / n + 1e-10);
+}
+
+void Trainer::saveSae(const std::string& folder) const {
+  if (config_.normalize_sae_decoder) sae_->setDecoderNormToUnitNorm();
+  SaeFolder::save(folder, *sae_, config_, logFeatureSparsity());
+}
+
+void Trainer::emit(const MetricsEvent& event) {
+  for (auto* observer : observers_) observer->onMetrics(event);
+}
+
+MetricsEvent Trainer::trainStep() {
+  if (!bDecInitialised_) initBDec();
+  torch::Tensor x = store_->nextBatch();
+  const int64_t batchRows = x.size(0);
+  nTrainingTokens_ += config_.train_batch_size;
+
+  MetricsEvent event;
+  event.step = step_;
+  event.n_training_tokens = nTrainingTokens_;
+
+  // 1. decoder renormalisation
+  if (config_.normalize_sae_decoder) sae_->setDecoderNormToUnitNorm();
+
+  // 2. sparsity window: log the density of the window that just ended, then reset.
+  if ((step_ + 1) % config_.feature_sampling_window == 0 && nFracActiveTokens_ > 0) {
+    torch::NoGradGuard noGrad;
+    const torch::Tensor density = actFreqScores_ / static_cast<double>(nFracActiveTokens_);
+    const torch::Tensor logDensity = torch::log10(density + 1e-10);
+    event.values["metrics/mean_log10_feature_sparsity"] = logDensity.mean().item<double>();
+    event.values["sparsity/below_1e-5"] = (density < 1e-5).sum().item<double>();
+    event.values["sparsity/below_1e-6"] = (density < 1e-6).sum().item<double>();
+    HistogramEvent histogram;
+    histogram.step = step_;
+    histogram.name = "plots/feature_density_line_chart";
+    auto contiguous = logDensity.to(torch::kFloat64).contiguous();
+    histogram.values.assign(contiguous.data_ptr<double>(),
+                            contiguous.data_ptr<double>() + contiguous.numel());
+    for (auto* observer : observers_) observer->onHistogram(histogram);
+    actFreqScores_.zero_();
+    nFracActiveTokens_ = 0;
+  }
+
+  // 3. dead mask from the counters before this step's forward pass
+  const torch::Tensor deadMask =
+      nForwardPassesSinceFired_ > static_cast<double>(config_.dead_feature_window);
+
+  // 4. forward with this step's coefficient
+  const double l1Coefficient = l1Scheduler_.coefficientAt(step_);
+  const double lr = lrScheduler_.lrAt(step_);
+  SaeForward out = sae_->forward(x, l1Coefficient, deadMask, /*training=*/true);
+
+  // 5-6. firing counters
+  {
+    torch::NoGradGuard noGrad;
+    const torch::Tensor fired = out.feature_acts > 0;
+    const torch::Tensor didFire = fired.any(0);
+    nForwardPassesSinceFired_.add_(1);
+    nForwardPassesSinceFired_.masked_fill_(didFire, 0);
+    actFreqScores_.add_(fired.sum(0).to(torch::kFloat32));
+    nFracActiveTokens_ += batchRows;
+  }
+
+  // 7. optimiser update (SAELens 1.5 order: zero, backward, clip, parallel removal, step)
+  optimizer_->zeroGrad();
+  out.loss.backward();
+  GradientClipping::clipByTotalNorm(sae_->trainableParameters(), kMaxGradNorm);
+  if (config_.normalize_sae_decoder) sae_->removeGradientParallelToDecoderDirections();
+  optimizer_->step(lr);
+
+  // 3 (logging). Values of the step that just ran; SAELens logs the next step's coefficient
+  // and learning rate here, we log the ones this step used.
+  const bool logNow = (step_ + 1) % config_.wandb_log_frequency == 0;
+  if (logNow) {
+    torch::NoGradGuard noGrad;
+    const double mse = out.mse_loss.item<double>();
+    const double sparsity = out.sparsity.item<double>();
+    const double ghost = out.ghost_grad_loss.item<double>();
+    event.values["losses/mse_loss"] = mse;
+    event.values["losses/l1_loss"] = sparsity;
+    event.values["losses/ghost_grad_loss"] = ghost;
+    event.values["losses/overall_loss"] = out.loss.item<double>();
+    const torch::Tensor xd = x.to(out.sae_out.dtype());
+    const torch::Tensor residualSq = (out.sae_out - xd).pow(2).sum(-1);
+    const torch::Tensor totalSq = (xd - xd.mean(0)).pow(2).sum(-1);
+    const torch::Tensor explained = 1 - residualSq / totalSq;
+    event.values["metrics/explained_variance"] = explained.mean().item<double>();
+    event.values["metrics/explained_variance_std"] = explained.std().item<double>();
+    event.values["metrics/l0"] = (out.feature_acts > 0).to(torch::kFloat32).sum(-1).mean().item<double>();
+    event.values["sparsity/mean_passes_since_fired"] = nForwardPassesSinceFired_.mean().item<double>();
+    event.values["sparsity/dead_features"] = deadMask.sum().item<double>();
+    event.values["details/current_learning_rate"] = lr;
+    event.values["details/current_l1_coefficient"] = l1Coefficient;
+    event.values["details/n_training_tokens"] = static_cast<double>(nTrainingTokens_);
+    if (const auto* synthetic = dynamic_cast<const SyntheticActivationSource*>(&store_->source())) {
+      event.values["metrics/mmcs"] = synthetic->meanMaxCosineSimilarity(sae_->W_dec.detach());
+    }
+  }
+
+  lastMse_ = out.mse_loss.item<double>();
+  lastL1_ = out.l1_loss.item<double>();
+  ++step_;
+  return event;
+}
+
+bool Trainer::run() {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t totalTokens = config_.totalTrainingTokens();
+  const int64_t totalSteps = config_.totalSteps();
+  for (auto* observer : observers_) {
+    for (const auto& line : config_.preambleLines()) observer->onMessage(line);
+    observer->onMessage("Activations: " + store_->source().describe());
+  }
+  while (nTrainingTokens_ < totalTokens && !stopRequested_) {
+    MetricsEvent event = trainStep();
+    event.wall_seconds = seconds(start);
+    if (!event.values.empty()) emit(event);
+
+    if (!checkpointThresholds_.empty() && nTrainingTokens_ > checkpointThresholds_.front()) {
+      writeCheckpoint(std::to_string(nTrainingTokens_));
+      checkpointThresholds_.erase(checkpointThresholds_.begin());
+    }
+
+    ProgressEvent progress;
+    progress.step = step_;
+    progress.total_steps = totalSteps;
+    progress.tokens_done = nTrainingTokens_;
+    progress.tokens_total = totalTokens;
+    progress.elapsed_seconds = seconds(start);
+    progress.tokens_per_second =
+        progress.elapsed_seconds > 0 ? nTrainingTokens_ / progress.elapsed_seconds : 0.0;
+    progress.mse_loss = lastMse_;
+    progress.l1_loss = lastL1_;
+    for (auto* observer : observers_) observer->onProgress(progress);
+  }
+  const bool finished = nTrainingTokens_ >= totalTokens;
+  if (!outDir_.empty()) {
+    if (finished) {
+      const std::string finalDir = (fs::path(outDir_) / "final").string();
+      saveSae(finalDir);
+      for (auto* observer : observers_) observer->onFinished(finalDir);
+    } else {
+      writeCheckpoint(std::to_string(nTrainingTokens_));
+    }
+  }
+  return finished;
+}
+
+void Trainer::writeCheckpoint(const std::string& name) {
+  if (outDir_.empty()) return;
+  const std::string folder = (fs::path(outDir_) / "checkpoints" / name).string();
+  saveSae(folder);
+  for (auto* observer : observers_) observer->onCheckpoint(folder);
+}
+
+}  // namespace sae

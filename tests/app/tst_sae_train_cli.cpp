@@ -1,0 +1,155 @@
+// The headless trainer as a user runs it: exit codes, messages, the preamble, and a real short
+// run that leaves an SAE on disk.
+#include <QFile>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <csignal>
+
+namespace {
+
+const QString kTrainer = QStringLiteral(SAEWB_BINARY_DIR "/app/sae-train");
+
+struct Result {
+  int exitCode;
+  QString out, err;
+};
+
+Result runTrainer(const QStringList& arguments, int timeoutMs = 300000) {
+  QProcess process;
+  process.start(kTrainer, arguments);
+  if (!process.waitForFinished(timeoutMs)) {
+    process.kill();
+    process.waitForFinished();
+    return {-1, process.readAllStandardOutput(), "timed out"};
+  }
+  return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -2,
+          QString::fromUtf8(process.readAllStandardOutput()),
+          QString::fromUtf8(process.readAllStandardError())};
+}
+
+QString writeFile(const QTemporaryDir& dir, const QString& name, const QByteArray& text) {
+  const QString path = dir.filePath(name);
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly)) return {};
+  file.write(text);
+  return path;
+}
+
+}  // namespace
+
+class SaeTrainCliTest : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void dryRunPrintsTheSeedPreamble() {
+    const Result r = runTrainer({"--preset", "how-we-train-saes-gelu-1l", "--dry-run"});
+    QCOMPARE(r.exitCode, 0);
+    const QStringList lines = r.out.split('\n');
+    const QStringList seed = {
+        "Run name: 32768-L1-0.005-LR-5e-05-Tokens-8.192e+07",
+        "n_tokens_per_buffer (millions): 1.048576",
+        "Lower bound: n_contexts_per_buffer (millions): 0.001024",
+        "Total training steps: 20000",
+        "Total wandb updates: 400",
+        "n_tokens_per_feature_sampling_window (millions): 4194.304",
+        "n_tokens_per_dead_feature_window (millions): 4194.304",
+        "We will reset the sparsity calculation 20 times.",
+        "Number tokens in sparsity calculation window: 4.10e+06",
+    };
+    QVERIFY(lines.size() > seed.size());
+    for (int i = 0; i < seed.size(); ++i) QCOMPARE(lines[i], seed[i]);
+    QVERIFY(r.out.contains("config is valid"));
+  }
+
+  void listsPresets() {
+    const Result r = runTrainer({"--list-presets"});
+    QCOMPARE(r.exitCode, 0);
+    QVERIFY(r.out.contains("how-we-train-saes-gelu-1l"));
+    QVERIFY(r.out.contains("synthetic-demo"));
+  }
+
+  void misspelledFieldIsExitTwoWithSuggestion() {
+    QTemporaryDir dir;
+    const QString path = writeFile(dir, "typo.json", R"({"l1_coefficent": 5})");
+    const Result r = runTrainer({"--config", path, "--dry-run"});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("unknown field 'l1_coefficent'; did you mean 'l1_coefficient'?"),
+             qPrintable(r.err));
+  }
+
+  void brokenJsonNamesLineAndColumn() {
+    QTemporaryDir dir;
+    const QString path = writeFile(dir, "broken.json", "{\n  \"lr\": 0.1,\n  \"l1_coefficient\" 5\n}\n");
+    const Result r = runTrainer({"--config", path});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("broken.json") && r.err.contains("line 3"), qPrintable(r.err));
+  }
+
+  void badOverrideAndOptionAreExitTwo() {
+    Result r = runTrainer({"--preset", "synthetic-demo", "--set", "lr_scheduler_name=linear"});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("lr_scheduler_name") && r.err.contains("linear"), qPrintable(r.err));
+    r = runTrainer({"--preset", "synthetic-demo", "--frobnicate"});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY(r.err.contains("--frobnicate"));
+    r = runTrainer({"--preset", "no-such-preset"});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("synthetic-demo"), qPrintable(r.err));  // lists what exists
+  }
+
+  void missingCachedActivationsIsExitTwo() {
+    QTemporaryDir dir;
+    const Result r =
+        runTrainer({"--preset", "synthetic-demo", "--set", "use_synthetic_activations=false",
+                    "--set", "use_cached_activations=true", "--set",
+                    "cached_activations_path=" + dir.filePath("nowhere"), "--out",
+                    dir.filePath("run")});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("nowhere"), qPrintable(r.err));
+  }
+
+  void shortSyntheticRunLeavesAnSaeOnDisk() {
+    QTemporaryDir dir;
+    const QString out = dir.filePath("run");
+    // 40 steps of 1024 tokens, logged every 10 steps.
+    const Result r = runTrainer({"--preset", "synthetic-demo", "--set", "training_tokens=40960",
+                                 "--set", "n_checkpoints=0", "--set", "wandb_log_frequency=10",
+                                 "--out", out});
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY(QFile::exists(out + "/config.json"));
+    QVERIFY(QFile::exists(out + "/final/sae_weights.safetensors"));
+    QVERIFY(QFile::exists(out + "/final/cfg.json"));
+    QVERIFY(QFile::exists(out + "/final/sparsity.safetensors"));
+    QFile metrics(out + "/metrics.jsonl");
+    QVERIFY(metrics.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = metrics.readAll().trimmed().split('\n');
+    QCOMPARE(lines.size(), 4);
+    QVERIFY(lines[0].startsWith("{\"step\":9,"));
+    QVERIFY(lines[3].contains("\"losses/mse_loss\""));
+    QVERIFY(lines[3].contains("\"metrics/mmcs\""));
+    QVERIFY(r.out.contains("MSE Loss"));
+  }
+
+  void interruptSavesCheckpointAndExits130() {
+    QTemporaryDir dir;
+    const QString out = dir.filePath("run");
+    QProcess process;
+    process.start(kTrainer, {"--preset", "synthetic-demo", "--set", "training_tokens=1024000000",
+                             "--set", "wandb_log_frequency=1", "--out", out});
+    QVERIFY(process.waitForStarted());
+    // Wait until training is under way (the first metrics line is flushed).
+    QTRY_VERIFY_WITH_TIMEOUT(QFile(out + "/metrics.jsonl").size() > 0, 120000);
+    ::kill(static_cast<pid_t>(process.processId()), SIGINT);
+    QVERIFY(process.waitForFinished(120000));
+    QCOMPARE(process.exitCode(), 130);
+    QDir checkpoints(out + "/checkpoints");
+    const QStringList saved = checkpoints.entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    QCOMPARE(saved.size(), 1);
+    QVERIFY(QFile::exists(checkpoints.filePath(saved[0]) + "/sae_weights.safetensors"));
+  }
+};
+
+QTEST_GUILESS_MAIN(SaeTrainCliTest)
+#include "tst_sae_train_cli.moc"
