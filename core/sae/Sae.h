@@ -71,7 +71,9 @@ class Sae {
   void initializeBDecWithGeometricMedian(const torch::Tensor& activations);  // Weiszfeld
 
   // W_enc, b_enc, W_dec, b_dec: the tensors the optimiser and gradient clipping see
-  // (scaling_factor is excluded, as SAELens sets requires_grad=False on it).
+  // (scaling_factor is excluded, as SAELens sets requires_grad=False on it). SAELens's
+  // sae.parameters() yields b_enc, W_dec, W_enc, b_dec; the order only changes the order in
+  // which clip_grad_norm_ sums the four squared norms (an ulp of the total at most).
   std::vector<torch::Tensor> trainableParameters() const;
 
   // Named tensors in SAELens's order: W_enc, b_enc, W_dec, b_dec, scaling_factor.

@@ -50,7 +50,7 @@ class LrScheduler {
   };
 
  private:
-  static constexpr int64_t kSnapshotEvery = 1024;
+  static constexpr int64_t kSnapshotEvery = 128;  // ~400 bytes per snapshot
   void sequentialStep(State& state) const;
 
   std::string name_;  // lower-cased

@@ -59,7 +59,8 @@ class SaeTrainCliTest : public QObject {
         "Number tokens in sparsity calculation window: 4.10e+06",
     };
     QVERIFY(lines.size() > seed.size());
-    for (int i = 0; i < seed.size(); ++i) QCOMPARE(lines[i], seed[i]);
+    for (int i = 0; i < seed.size(); ++i)
+      QCOMPARE(lines[i], seed[i]);
     QVERIFY(r.out.contains("config is valid"));
   }
 
@@ -81,7 +82,8 @@ class SaeTrainCliTest : public QObject {
 
   void brokenJsonNamesLineAndColumn() {
     QTemporaryDir dir;
-    const QString path = writeFile(dir, "broken.json", "{\n  \"lr\": 0.1,\n  \"l1_coefficient\" 5\n}\n");
+    const QString path =
+        writeFile(dir, "broken.json", "{\n  \"lr\": 0.1,\n  \"l1_coefficient\" 5\n}\n");
     const Result r = runTrainer({"--config", path});
     QCOMPARE(r.exitCode, 2);
     QVERIFY2(r.err.contains("broken.json") && r.err.contains("line 3"), qPrintable(r.err));
@@ -101,11 +103,10 @@ class SaeTrainCliTest : public QObject {
 
   void missingCachedActivationsIsExitTwo() {
     QTemporaryDir dir;
-    const Result r =
-        runTrainer({"--preset", "synthetic-demo", "--set", "use_synthetic_activations=false",
-                    "--set", "use_cached_activations=true", "--set",
-                    "cached_activations_path=" + dir.filePath("nowhere"), "--out",
-                    dir.filePath("run")});
+    const Result r = runTrainer(
+        {"--preset", "synthetic-demo", "--set", "use_synthetic_activations=false", "--set",
+         "use_cached_activations=true", "--set",
+         "cached_activations_path=" + dir.filePath("nowhere"), "--out", dir.filePath("run")});
     QCOMPARE(r.exitCode, 2);
     QVERIFY2(r.err.contains("nowhere"), qPrintable(r.err));
   }
@@ -114,9 +115,10 @@ class SaeTrainCliTest : public QObject {
     QTemporaryDir dir;
     const QString out = dir.filePath("run");
     // 40 steps of 1024 tokens, logged every 10 steps.
-    const Result r = runTrainer({"--preset", "synthetic-demo", "--set", "training_tokens=40960",
-                                 "--set", "n_checkpoints=0", "--set", "wandb_log_frequency=10",
-                                 "--out", out});
+    const Result r =
+        runTrainer({"--preset", "synthetic-demo", "--set", "training_tokens=40960", "--set",
+                    "n_checkpoints=0", "--set", "wandb_log_frequency=10", "--set",
+                    "lr_decay_steps=8", "--set", "l1_warm_up_steps=4", "--out", out});
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QVERIFY(QFile::exists(out + "/config.json"));
     QVERIFY(QFile::exists(out + "/final/sae_weights.safetensors"));

@@ -25,6 +25,8 @@ import json
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,10 +46,13 @@ SEQUENCE_CASES = [
 
 
 def remove_parallel_gradient(sae):
+    """grad_i -= (grad_i . W_i) W_i. SAELens writes both products as einops.einsum, i.e.
+    torch.einsum; the same contractions are used here because a one-ulp difference in this
+    gradient can flip a feature across the relu boundary a few steps later."""
     with torch.no_grad():
         w = sae.W_dec
-        parallel = (w.grad * w).sum(dim=1, keepdim=True)
-        w.grad -= parallel * w
+        parallel = torch.einsum("ij,ij->i", w.grad, w)
+        w.grad -= torch.einsum("i,ij->ij", parallel, w)
 
 
 def train_step(sae, optimizer, x, lr, l1_coefficient, dead_mask):

@@ -199,7 +199,7 @@ class TestAdamStep : public QObject {
   void fiveSteps_data() {
     QTest::addColumn<int>("index");
     int i = 0;
-    for (const auto& c : loadFixture("steps.json")["sequences"]) {
+    for (const auto& c : fixture_["sequences"]) {
       QTest::newRow(c["name"].get<std::string>().c_str()) << i++;
     }
   }
