@@ -45,7 +45,7 @@ def write_safetensors(path, tensors):
 def l1_coefficient(final, warm_up, step):
     if warm_up == 0:
         return final
-    return final * step / warm_up if step < warm_up else final
+    return final * (step / warm_up) if step < warm_up else final
 
 
 def lr_values(cfg, total_steps):
