@@ -49,7 +49,8 @@ void ConsoleReporter::onProgress(const sae::ProgressEvent& event) {
       event.tokens_total > 0 ? static_cast<double>(event.tokens_done) / event.tokens_total : 0;
   const int percent = static_cast<int>(fraction * 100);
   std::string bar(10, ' ');
-  for (int i = 0; i < static_cast<int>(fraction * 10); ++i) bar[i] = '#';
+  for (int i = 0; i < static_cast<int>(fraction * 10); ++i)
+    bar[i] = '#';
   const double remaining = event.tokens_per_second > 0
                                ? (event.tokens_total - event.tokens_done) / event.tokens_per_second
                                : NAN;

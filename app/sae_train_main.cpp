@@ -37,7 +37,9 @@ constexpr int kExitBadInput = 2;
 constexpr int kExitInterrupted = 130;
 
 volatile std::sig_atomic_t gInterrupted = 0;
-void onSignal(int) { gInterrupted = 1; }
+void onSignal(int) {
+  gInterrupted = 1;
+}
 
 // Turns Ctrl-C into a stop request the step loop sees between steps.
 class InterruptWatcher : public sae::TrainingObserver {
@@ -120,11 +122,11 @@ Arguments parseArguments(int argc, char** argv) {
 sae::RunConfig loadConfig(const Arguments& args) {
   sae::RunConfig config = args.preset.empty() ? sae::RunConfig::loadFile(args.configPath)
                                               : sae::PresetLibrary::load(args.preset);
-  for (const auto& override : args.overrides) config.applyOverride(override);
+  for (const auto& override : args.overrides)
+    config.applyOverride(override);
   const auto issues = config.validate();
   if (!issues.empty()) {
-    throw sae::ConfigError(args.preset.empty() ? args.configPath : "preset " + args.preset,
-                           issues);
+    throw sae::ConfigError(args.preset.empty() ? args.configPath : "preset " + args.preset, issues);
   }
   return config;
 }
@@ -218,13 +220,15 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (args.listPresets) {
-      for (const auto& name : sae::PresetLibrary::names()) std::printf("%s\n", name.c_str());
+      for (const auto& name : sae::PresetLibrary::names())
+        std::printf("%s\n", name.c_str());
       return kExitOk;
     }
     if (args.benchmark) return sae::StepBenchmark::runCommandLine(args.json);
     config = loadConfig(args);
     if (args.dryRun) {
-      for (const auto& line : config.preambleLines()) std::printf("%s\n", line.c_str());
+      for (const auto& line : config.preambleLines())
+        std::printf("%s\n", line.c_str());
       std::printf("d_sae: %lld\n", static_cast<long long>(config.derivedDSae()));
       std::printf("total steps: %lld\n", static_cast<long long>(config.totalSteps()));
       std::printf("run name: %s\n", config.effectiveRunName().c_str());

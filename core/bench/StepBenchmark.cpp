@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "sae/Sae.h"
 #include "train/AdamOptimizer.h"
@@ -67,7 +67,7 @@ StepBenchmarkResult StepBenchmark::measure(const std::string& name, int64_t dIn,
   // trained SAE (a fresh heuristic-init SAE fires half its latents).
   {
     torch::NoGradGuard noGrad;
-    const int64_t sampleRows = std::min<int64_t>(batch, 256);
+    const int64_t sampleRows = batch;  // the whole batch: L0 varies a lot from row to row
     const torch::Tensor pre = torch::mm(x.slice(0, 0, sampleRows), sae.W_enc).flatten();
     const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(targetL0 * sampleRows));
     const double threshold = std::get<0>(torch::topk(pre, keep)).min().item<double>();
@@ -81,21 +81,39 @@ StepBenchmarkResult StepBenchmark::measure(const std::string& name, int64_t dIn,
   result.d_sae = dSae;
   result.batch = batch;
   result.repetitions = repetitions;
-  std::vector<double> times;
+  std::vector<double> times, forwardTimes, backwardTimes, clipTimes, adamTimes;
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
   for (int i = 0; i <= repetitions; ++i) {  // the first step is a warm-up
     const auto start = Clock::now();
     SaeForward out = sae.forward(x, 5.0);
+    const double forward = since(start);
+    auto t = Clock::now();
     optimizer.zeroGrad();
     out.loss.backward();
+    const double backward = since(t);
+    t = Clock::now();
     GradientClipping::clipByTotalNorm(sae.trainableParameters(), 1.0);
+    const double clip = since(t);
+    t = Clock::now();
     optimizer.step(5e-5);
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double adam = since(t);
+    const double elapsed = since(start);
     if (i == 0) {
       result.l0 = (out.feature_acts > 0).to(torch::kFloat32).sum(-1).mean().item<double>();
     } else {
       times.push_back(elapsed);
+      forwardTimes.push_back(forward);
+      backwardTimes.push_back(backward);
+      clipTimes.push_back(clip);
+      adamTimes.push_back(adam);
     }
   }
+  result.forward_seconds = median(forwardTimes);
+  result.backward_seconds = median(backwardTimes);
+  result.clip_seconds = median(clipTimes);
+  result.adam_seconds = median(adamTimes);
   result.step_seconds = median(times);
   result.tokens_per_s = batch / result.step_seconds;
   result.gemm_gflops = measureGemmGflops(batch, dIn, dSae);
@@ -126,6 +144,10 @@ int StepBenchmark::runCommandLine(bool json) {
                                {"batch", r.batch},
                                {"repetitions", r.repetitions},
                                {"step_seconds", r.step_seconds},
+                               {"forward_seconds", r.forward_seconds},
+                               {"backward_seconds", r.backward_seconds},
+                               {"clip_seconds", r.clip_seconds},
+                               {"adam_seconds", r.adam_seconds},
                                {"tokens_per_s", r.tokens_per_s},
                                {"l0", r.l0},
                                {"gemm_gflops", r.gemm_gflops},
@@ -135,8 +157,8 @@ int StepBenchmark::runCommandLine(bool json) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("SAE training step benchmark (LibTorch %d.%d.%d, %d threads)\n",
-              TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH, threads);
+  std::printf("SAE training step benchmark (LibTorch %d.%d.%d, %d threads)\n", TORCH_VERSION_MAJOR,
+              TORCH_VERSION_MINOR, TORCH_VERSION_PATCH, threads);
   std::printf("%-9s %6s %7s %6s %10s %12s %8s %11s %11s %9s\n", "shape", "d_in", "d_sae", "batch",
               "step ms", "tokens/s", "L0", "gemm GF/s", "step GF/s", "fraction");
   for (const auto& r : results) {
@@ -144,6 +166,11 @@ int StepBenchmark::runCommandLine(bool json) {
                 static_cast<long long>(r.d_in), static_cast<long long>(r.d_sae),
                 static_cast<long long>(r.batch), r.step_seconds * 1e3, r.tokens_per_s, r.l0,
                 r.gemm_gflops, r.step_gflops, r.dense_gemm_fraction);
+  }
+  std::printf("\nstep split (ms): forward (encode, decode, loss) / backward / clip / Adam\n");
+  for (const auto& r : results) {
+    std::printf("%-9s %10.2f %10.2f %10.2f %10.2f\n", r.name.c_str(), r.forward_seconds * 1e3,
+                r.backward_seconds * 1e3, r.clip_seconds * 1e3, r.adam_seconds * 1e3);
   }
   std::printf("peak RSS: %.0f MB\n", rss);
   return 0;

@@ -20,8 +20,7 @@ std::shared_ptr<ActivationSource> ActivationSourceFactory::create(const RunConfi
   }
   if (config.use_cached_activations) {
     return std::make_shared<CachedActivationSource>(config.resolvedCachedActivationsPath(),
-                                                    config.d_in, 0,
-                                                    config.totalTrainingTokens());
+                                                    config.d_in, 0, config.totalTrainingTokens());
   }
   throw ConfigError(
       "model_name '" + config.model_name +

@@ -11,8 +11,8 @@ namespace sae {
 MetricsJsonlSink::MetricsJsonlSink(const std::string& path, bool append)
     : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
   if (!out_) {
-    throw std::runtime_error("cannot open metrics file '" + path + "' for writing: " +
-                             std::strerror(errno));
+    throw std::runtime_error("cannot open metrics file '" + path +
+                             "' for writing: " + std::strerror(errno));
   }
 }
 

@@ -23,8 +23,9 @@ nlohmann::json SaeFolder::configJson(const RunConfig& config) {
   cfg["activation_fn_str"] = config.activation_fn;
   cfg["hook_name"] = config.resolvedHookPoint();
   cfg["hook_layer"] = config.hook_point_layer;
-  cfg["hook_head_index"] = config.hook_point_head_index ? nlohmann::json(*config.hook_point_head_index)
-                                                        : nlohmann::json(nullptr);
+  cfg["hook_head_index"] = config.hook_point_head_index
+                               ? nlohmann::json(*config.hook_point_head_index)
+                               : nlohmann::json(nullptr);
   cfg["finetuning_scaling_factor"] = false;
   cfg["dataset_trust_remote_code"] = false;
   cfg["normalize_activations"] = "none";
@@ -53,9 +54,10 @@ void SaeFolder::save(const std::string& folder, const Sae& sae, const RunConfig&
 void SaeFolder::loadWeights(const std::string& folder, Sae& sae) {
   const std::string path = (fs::path(folder) / "sae_weights.safetensors").string();
   if (!fs::exists(path)) {
-    throw std::runtime_error("from_pretrained_path '" + folder +
-                             "' has no sae_weights.safetensors; point it at a folder SAELens "
-                             "or SAE Workbench saved (it holds sae_weights.safetensors and cfg.json)");
+    throw std::runtime_error(
+        "from_pretrained_path '" + folder +
+        "' has no sae_weights.safetensors; point it at a folder SAELens "
+        "or SAE Workbench saved (it holds sae_weights.safetensors and cfg.json)");
   }
   sae.loadTensors(Safetensors::read(path), path);
 }

@@ -3,8 +3,8 @@
 // W_dec [d_sae,d_in], b_dec), cfg.json, sparsity.safetensors (key "sparsity", log10 density).
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "config/RunConfig.h"
 #include "sae/Sae.h"

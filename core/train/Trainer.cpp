@@ -23,8 +23,8 @@ double seconds(std::chrono::steady_clock::time_point since) {
 }
 }  // namespace
 
-Trainer::Trainer(RunConfig config, std::shared_ptr<ActivationStore> store,
-                 std::shared_ptr<Sae> sae, std::string outDir)
+Trainer::Trainer(RunConfig config, std::shared_ptr<ActivationStore> store, std::shared_ptr<Sae> sae,
+                 std::string outDir)
     : config_(std::move(config)),
       store_(std::move(store)),
       sae_(std::move(sae)),
@@ -46,11 +46,14 @@ Trainer::Trainer(RunConfig config, std::shared_ptr<ActivationStore> store,
   const int64_t total = config_.totalTrainingTokens();
   if (config_.n_checkpoints > 0 && total / config_.n_checkpoints > 0) {
     const int64_t stride = total / config_.n_checkpoints;
-    for (int64_t t = stride; t < total; t += stride) checkpointThresholds_.push_back(t);
+    for (int64_t t = stride; t < total; t += stride)
+      checkpointThresholds_.push_back(t);
   }
 }
 
-void Trainer::addObserver(TrainingObserver* observer) { observers_.push_back(observer); }
+void Trainer::addObserver(TrainingObserver* observer) {
+  observers_.push_back(observer);
+}
 
 std::shared_ptr<Sae> Trainer::makeSae(const RunConfig& config) {
   auto sae = std::make_shared<Sae>(SaeOptions::fromConfig(config));
@@ -84,7 +87,8 @@ void Trainer::saveSae(const std::string& folder) const {
 }
 
 void Trainer::emit(const MetricsEvent& event) {
-  for (auto* observer : observers_) observer->onMetrics(event);
+  for (auto* observer : observers_)
+    observer->onMetrics(event);
 }
 
 MetricsEvent Trainer::trainStep() {
@@ -114,7 +118,8 @@ MetricsEvent Trainer::trainStep() {
     auto contiguous = logDensity.to(torch::kFloat64).contiguous();
     histogram.values.assign(contiguous.data_ptr<double>(),
                             contiguous.data_ptr<double>() + contiguous.numel());
-    for (auto* observer : observers_) observer->onHistogram(histogram);
+    for (auto* observer : observers_)
+      observer->onHistogram(histogram);
     actFreqScores_.zero_();
     nFracActiveTokens_ = 0;
   }
@@ -164,8 +169,10 @@ MetricsEvent Trainer::trainStep() {
     const torch::Tensor explained = 1 - residualSq / totalSq;
     event.values["metrics/explained_variance"] = explained.mean().item<double>();
     event.values["metrics/explained_variance_std"] = explained.std().item<double>();
-    event.values["metrics/l0"] = (out.feature_acts > 0).to(torch::kFloat32).sum(-1).mean().item<double>();
-    event.values["sparsity/mean_passes_since_fired"] = nForwardPassesSinceFired_.mean().item<double>();
+    event.values["metrics/l0"] =
+        (out.feature_acts > 0).to(torch::kFloat32).sum(-1).mean().item<double>();
+    event.values["sparsity/mean_passes_since_fired"] =
+        nForwardPassesSinceFired_.mean().item<double>();
     event.values["sparsity/dead_features"] = deadMask.sum().item<double>();
     event.values["details/current_learning_rate"] = lr;
     event.values["details/current_l1_coefficient"] = l1Coefficient;
@@ -186,7 +193,8 @@ bool Trainer::run() {
   const int64_t totalTokens = config_.totalTrainingTokens();
   const int64_t totalSteps = config_.totalSteps();
   for (auto* observer : observers_) {
-    for (const auto& line : config_.preambleLines()) observer->onMessage(line);
+    for (const auto& line : config_.preambleLines())
+      observer->onMessage(line);
     observer->onMessage("Activations: " + store_->source().describe());
   }
   while (nTrainingTokens_ < totalTokens && !stopRequested_) {
@@ -209,14 +217,16 @@ bool Trainer::run() {
         progress.elapsed_seconds > 0 ? nTrainingTokens_ / progress.elapsed_seconds : 0.0;
     progress.mse_loss = lastMse_;
     progress.l1_loss = lastL1_;
-    for (auto* observer : observers_) observer->onProgress(progress);
+    for (auto* observer : observers_)
+      observer->onProgress(progress);
   }
   const bool finished = nTrainingTokens_ >= totalTokens;
   if (!outDir_.empty()) {
     if (finished) {
       const std::string finalDir = (fs::path(outDir_) / "final").string();
       saveSae(finalDir);
-      for (auto* observer : observers_) observer->onFinished(finalDir);
+      for (auto* observer : observers_)
+        observer->onFinished(finalDir);
     } else {
       writeCheckpoint(std::to_string(nTrainingTokens_));
     }
@@ -228,7 +238,8 @@ void Trainer::writeCheckpoint(const std::string& name) {
   if (outDir_.empty()) return;
   const std::string folder = (fs::path(outDir_) / "checkpoints" / name).string();
   saveSae(folder);
-  for (auto* observer : observers_) observer->onCheckpoint(folder);
+  for (auto* observer : observers_)
+    observer->onCheckpoint(folder);
 }
 
 }  // namespace sae

@@ -117,7 +117,7 @@ class TestConfigPresets : public QObject {
     QCOMPARE(c.train_batch_size, int64_t(1024));
     QCOMPARE(c.training_tokens, int64_t(3072000));
     QCOMPARE(c.totalSteps(), int64_t(3000));
-    QCOMPARE(c.l1_coefficient, 0.5);
+    QCOMPARE(c.l1_coefficient, 0.2);
     QCOMPARE(c.l1_warm_up_steps, int64_t(150));
     QCOMPARE(c.lr, 1e-3);
     QCOMPARE(c.lr_decay_steps, int64_t(600));

@@ -11,8 +11,8 @@
 #include <fstream>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "config/RunConfig.h"
 #include "data/ActivationSourceFactory.h"
@@ -109,7 +109,8 @@ class TrainerParityTest : public QObject {
       for (const auto& [key, value] : logs[i].items()) {
         if (key == "step") continue;
         const auto it = event.values.find(key);
-        if (it == event.values.end()) QFAIL(qPrintable(QString("missing metric %1").arg(key.c_str())));
+        if (it == event.values.end())
+          QFAIL(qPrintable(QString("missing metric %1").arg(key.c_str())));
         const double want = value.get<double>();
         const double tolerance = 1e-4 * std::abs(want) + 1e-6;
         if (std::abs(it->second - want) > tolerance) {
@@ -160,7 +161,8 @@ class TrainerParityTest : public QObject {
     QVERIFY(torch::equal(byName.at("b_dec"), sae.b_dec.detach()));
     QCOMPARE(byName.at("W_enc").sizes().vec(), (std::vector<int64_t>{16, 64}));
     QCOMPARE(byName.at("W_dec").sizes().vec(), (std::vector<int64_t>{64, 16}));
-    const auto sparsity = sae::Safetensors::readTensor(out + "/final/sparsity.safetensors", "sparsity");
+    const auto sparsity =
+        sae::Safetensors::readTensor(out + "/final/sparsity.safetensors", "sparsity");
     QVERIFY(torch::equal(sparsity, run->trainer->logFeatureSparsity()));
     const auto cfg = readJson(out + "/final/cfg.json");
     QCOMPARE(cfg["d_sae"].get<int64_t>(), int64_t(64));
