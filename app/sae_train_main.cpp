@@ -15,8 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
 #include "ConsoleReporter.h"
 #include "bench/StepBenchmark.h"
 #include "config/ConfigError.h"
@@ -25,6 +23,7 @@
 #include "data/ActivationSourceFactory.h"
 #include "data/ActivationStore.h"
 #include "runs/MetricsJsonlSink.h"
+#include "train/TorchSettings.h"
 #include "train/Trainer.h"
 
 namespace fs = std::filesystem;
@@ -151,9 +150,9 @@ void noteMissingInputs(const sae::RunConfig& config) {
 }
 
 int runTraining(const Arguments& args, sae::RunConfig config) {
-  torch::set_num_threads(config.effectiveNumThreads());
+  sae::TorchSettings::setThreads(config.effectiveNumThreads());
   // SAELens never seeds; we seed torch's generator with `seed` so a run is reproducible.
-  torch::manual_seed(static_cast<uint64_t>(config.seed));
+  sae::TorchSettings::seed(static_cast<uint64_t>(config.seed));
 
   // Setup reads the inputs: a failure here is bad input (exit 2), not a training failure.
   std::string outDir;
@@ -166,12 +165,7 @@ int runTraining(const Arguments& args, sae::RunConfig config) {
     fs::create_directories(outDir);
     config.saveFile((fs::path(outDir) / "config.json").string());
     auto source = sae::ActivationSourceFactory::create(config);
-    sae::ActivationStoreOptions storeOptions;
-    storeOptions.n_batches_in_buffer = config.n_batches_in_buffer;
-    storeOptions.store_batch_size = config.store_batch_size;
-    storeOptions.context_size = config.context_size;
-    storeOptions.train_batch_size = config.train_batch_size;
-    storeOptions.normalize_activations = config.normalize_activations;
+    const auto storeOptions = sae::ActivationStoreOptions::fromConfig(config);
     store = std::make_shared<sae::ActivationStore>(source, storeOptions);
     sae = sae::Trainer::makeSae(config);
   } catch (const std::exception& error) {

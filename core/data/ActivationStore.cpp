@@ -18,6 +18,16 @@ int64_t drawSeedFromDefaultGenerator() {
 
 }  // namespace
 
+ActivationStoreOptions ActivationStoreOptions::fromConfig(const RunConfig& config) {
+  ActivationStoreOptions options;
+  options.n_batches_in_buffer = config.n_batches_in_buffer;
+  options.store_batch_size = config.store_batch_size;
+  options.context_size = config.context_size;
+  options.train_batch_size = config.train_batch_size;
+  options.normalize_activations = config.normalize_activations;
+  return options;
+}
+
 ActivationStore::ActivationStore(std::shared_ptr<ActivationSource> source,
                                  const ActivationStoreOptions& options)
     : source_(std::move(source)), options_(options) {

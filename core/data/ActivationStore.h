@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include "config/RunConfig.h"
 #include "data/ActivationSource.h"
 
 namespace sae {
@@ -20,6 +21,9 @@ struct ActivationStoreOptions {
   int64_t context_size = 128;
   int64_t train_batch_size = 4096;
   bool normalize_activations = false;
+
+  // The store fields of a validated config.
+  static ActivationStoreOptions fromConfig(const RunConfig& config);
 };
 
 class ActivationStore {

@@ -50,12 +50,7 @@ std::unique_ptr<Run> runCase(const nlohmann::json& caseJson, const std::string& 
   if (!issues.empty()) throw std::runtime_error(issues.front().message);
   torch::manual_seed(static_cast<uint64_t>(run->config.seed));
   auto source = sae::ActivationSourceFactory::create(run->config);
-  sae::ActivationStoreOptions options;
-  options.n_batches_in_buffer = run->config.n_batches_in_buffer;
-  options.store_batch_size = run->config.store_batch_size;
-  options.context_size = run->config.context_size;
-  options.train_batch_size = run->config.train_batch_size;
-  options.normalize_activations = run->config.normalize_activations;
+  const auto options = sae::ActivationStoreOptions::fromConfig(run->config);
   auto store = std::make_shared<sae::ActivationStore>(source, options);
   auto sae = sae::Trainer::makeSae(run->config);
   run->trainer = std::make_shared<sae::Trainer>(run->config, store, sae, outDir);
