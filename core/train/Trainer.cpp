@@ -37,6 +37,11 @@ Trainer::Trainer(RunConfig config, std::shared_ptr<ActivationStore> store, std::
     throw ConfigError("finetuning_tokens is " + std::to_string(config_.finetuning_tokens) +
                       ": fine-tuning is not supported yet; set finetuning_tokens to 0");
   }
+  if (config_.autocast) {
+    throw ConfigError(
+        "autocast is true: bf16 autocast is not supported yet (it would change every number); "
+        "set autocast to false");
+  }
   optimizer_ = std::make_unique<AdamOptimizer>(sae_->trainableParameters(), config_.adam_beta1,
                                                config_.adam_beta2);
   const int64_t dSae = sae_->options().d_sae;
@@ -196,6 +201,9 @@ bool Trainer::run() {
     for (const auto& line : config_.preambleLines())
       observer->onMessage(line);
     observer->onMessage("Activations: " + store_->source().describe());
+    if (config_.compile_sae || config_.compile_llm) {
+      observer->onMessage("compile_sae / compile_llm ignored: LibTorch has no torch.compile");
+    }
   }
   while (nTrainingTokens_ < totalTokens && !stopRequested_) {
     MetricsEvent event = trainStep();

@@ -101,6 +101,14 @@ class SaeTrainCliTest : public QObject {
     QVERIFY2(r.err.contains("synthetic-demo"), qPrintable(r.err));  // lists what exists
   }
 
+  void unsupportedAutocastIsExitTwo() {
+    QTemporaryDir dir;
+    const Result r = runTrainer(
+        {"--preset", "synthetic-demo", "--set", "autocast=true", "--out", dir.filePath("run")});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("autocast"), qPrintable(r.err));
+  }
+
   void missingCachedActivationsIsExitTwo() {
     QTemporaryDir dir;
     const Result r = runTrainer(
