@@ -4,30 +4,17 @@
 #include <QtTest>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "config/AtomicFile.h"
+#include "support/QtTestStrings.h"
+#include "support/TestText.h"
 
 using sae::AtomicFile;
+using saetest::readText;
 namespace fs = std::filesystem;
 
-namespace QTest {
-template <>
-inline char* toString(const std::string& value) {
-  return qstrdup(value.c_str());
-}
-}  // namespace QTest
-
 namespace {
-
-std::string readText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 size_t entries(const fs::path& dir) {
   return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));

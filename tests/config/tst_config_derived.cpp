@@ -10,23 +10,14 @@
 
 #include "config/PresetLibrary.h"
 #include "config/RunConfig.h"
+#include "support/JsonFixtures.h"
+#include "support/QtTestStrings.h"
 
 using sae::RunConfig;
+using saetest::loadFixture;
 using json = nlohmann::json;
 
-namespace QTest {
-template <>
-inline char* toString(const std::string& value) {
-  return qstrdup(value.c_str());
-}
-}  // namespace QTest
-
 namespace {
-
-json pythonFixture() {
-  std::ifstream in(SAEWB_FIXTURES_DIR "/config/python_format.json");
-  return json::parse(in);
-}
 
 double decode(const json& value) {
   return std::strtod(value.get<std::string>().c_str(), nullptr);
@@ -54,7 +45,7 @@ class TestConfigDerived : public QObject {
   }
 
   void preambleMatchesPython() {
-    const auto fixture = pythonFixture();
+    const auto fixture = loadFixture("config/python_format.json");
     QCOMPARE(fixture["preambles"].size(), size_t(5));
     for (const auto& entry : fixture["preambles"]) {
       const json& c = entry["config"];
@@ -91,7 +82,7 @@ class TestConfigDerived : public QObject {
   }
 
   void runNamesMatchPython() {
-    const auto fixture = pythonFixture();
+    const auto fixture = loadFixture("config/python_format.json");
     QVERIFY(fixture["run_names"].size() >= 5);
     for (const auto& entry : fixture["run_names"]) {
       RunConfig config;

@@ -5,36 +5,28 @@
 #include <QtTest>
 
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "config/ConfigError.h"
 #include "config/ConfigSchema.h"
 #include "config/RunConfig.h"
+#include "support/QtTestStrings.h"
+#include "support/TestText.h"
 
 using sae::ConfigError;
 using sae::ConfigField;
 using sae::ConfigSchema;
 using sae::RunConfig;
+using saetest::contains;
+using saetest::readText;
+using saetest::writeText;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace QTest {
-template <>
-inline char* toString(const std::string& value) {
-  return qstrdup(value.c_str());
-}
-}  // namespace QTest
-
 namespace {
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // The message of the ConfigError that fn throws, or "" when it does not throw.
 template <typename Fn>
@@ -45,18 +37,6 @@ std::string errorOf(Fn fn) {
     return error.what();
   }
   return "";
-}
-
-void writeText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-std::string readText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 // A valid config in which every field differs from its default where validation allows it.

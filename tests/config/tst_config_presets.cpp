@@ -11,17 +11,11 @@
 #include "config/ConfigError.h"
 #include "config/PresetLibrary.h"
 #include "config/RunConfig.h"
+#include "support/QtTestStrings.h"
 
 using sae::ConfigError;
 using sae::PresetLibrary;
 using sae::RunConfig;
-
-namespace QTest {
-template <>
-inline char* toString(const std::string& value) {
-  return qstrdup(value.c_str());
-}
-}  // namespace QTest
 
 namespace {
 

@@ -4,28 +4,17 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "config/PythonFormat.h"
+#include "support/JsonFixtures.h"
+#include "support/QtTestStrings.h"
 
 using sae::PythonFormat;
-
-namespace QTest {
-// Failure messages show std::string values.
-template <>
-inline char* toString(const std::string& value) {
-  return qstrdup(value.c_str());
-}
-}  // namespace QTest
+using saetest::loadFixture;
 
 namespace {
-
-nlohmann::json loadFixture() {
-  std::ifstream in(SAEWB_FIXTURES_DIR "/config/python_format.json");
-  return nlohmann::json::parse(in);
-}
 
 // The fixture stores doubles as float.hex() so that no decimal parsing sits in between.
 double decode(const std::string& text) {
@@ -42,7 +31,7 @@ class TestConfigPythonFormat : public QObject {
 
  private Q_SLOTS:
   void reprMatchesPython() {
-    const auto fixture = loadFixture();
+    const auto fixture = loadFixture("config/python_format.json");
     QVERIFY(fixture["repr"].size() > 1000);
     int failures = 0;
     for (const auto& entry : fixture["repr"]) {
@@ -58,7 +47,7 @@ class TestConfigPythonFormat : public QObject {
   }
 
   void scientificMatchesPython() {
-    const auto fixture = loadFixture();
+    const auto fixture = loadFixture("config/python_format.json");
     QVERIFY(fixture["scientific"].size() > 1000);
     int failures = 0;
     for (const auto& entry : fixture["scientific"]) {

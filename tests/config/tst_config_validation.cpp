@@ -7,16 +7,10 @@
 #include "config/ConfigError.h"
 #include "config/ConfigSchema.h"
 #include "config/RunConfig.h"
+#include "support/QtTestStrings.h"
 
 using sae::ConfigError;
 using sae::RunConfig;
-
-namespace QTest {
-template <>
-inline char* toString(const std::string& value) {
-  return qstrdup(value.c_str());
-}
-}  // namespace QTest
 
 namespace {
 

@@ -11,9 +11,12 @@
 
 #include "data/CachedActivationSource.h"
 #include "formats/Safetensors.h"
+#include "support/TestText.h"
 
 using sae::CachedActivationSource;
 using sae::Safetensors;
+using saetest::contains;
+using saetest::errorOf;
 
 namespace {
 
@@ -23,20 +26,6 @@ const std::string kCachedSmall = SAEWB_FIXTURES_DIR "/data/cached_small";
 torch::Tensor expectedRows(int64_t first, int64_t count, int64_t dIn = 6) {
   return torch::arange(first, first + count, torch::kFloat32).unsqueeze(1) * 10 +
          torch::arange(dIn, torch::kFloat32);
-}
-
-template <typename F>
-std::string errorOf(F&& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return {};
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 }  // namespace

@@ -17,8 +17,10 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/Safetensors.h"
+#include "support/TestText.h"
 
 using sae::Safetensors;
+using saetest::errorOf;
 
 namespace {
 
@@ -50,18 +52,6 @@ std::string lengthPrefix(uint64_t n) {
 // A file from a header text and a data buffer (the header is not padded: readers must cope).
 std::string rawFile(const std::string& header, const std::string& data) {
   return lengthPrefix(header.size()) + header + data;
-}
-
-// The message of the std::runtime_error `f` throws; "" if it throws nothing. Any other exception
-// type fails the test (the reader promises runtime_error only).
-template <typename F>
-std::string errorOf(F&& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return {};
 }
 
 template <typename T>

@@ -1,8 +1,6 @@
 // Sae::forward against tests/reference/sae_reference.py: activations, every loss term and the
 // gradients of W_enc, b_enc, W_dec, b_dec for each option that changes the computation.
 // Tolerance (float32): |actual - expected| <= 1e-6 + 1e-5 * |expected|, element-wise.
-#include <fstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -11,78 +9,41 @@
 #include <nlohmann/json.hpp>
 
 #include "sae/Sae.h"
+#include "support/JsonFixtures.h"
+#include "support/TensorCompare.h"
 
 using nlohmann::json;
 using sae::Sae;
 using sae::SaeForward;
 using sae::SaeOptions;
+using saetest::loadFixture;
+using saetest::maskFromJson;
+using saetest::paramsFromJson;
+using saetest::tensorFromJson;
 
 namespace {
 
 constexpr double kAtol = 1e-6;
 constexpr double kRtol = 1e-5;
 
-json loadFixture(const std::string& name) {
-  const std::string path = std::string(SAEWB_FIXTURES_DIR) + "/sae/" + name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing fixture " + path);
-  return json::parse(in);
-}
-
-torch::Tensor tensorFromJson(const json& j) {
-  const auto data = j["data"].get<std::vector<double>>();
-  const auto shape = j["shape"].get<std::vector<int64_t>>();
-  return torch::tensor(data, torch::kFloat64).to(torch::kFloat32).reshape(shape);
-}
-
 // Empty string when close; otherwise where and by how much it is not.
 std::string compareTensors(const std::string& what, const torch::Tensor& actual,
                            const torch::Tensor& expected) {
-  if (actual.sizes() != expected.sizes()) return what + ": shape differs";
-  const auto a = actual.detach().to(torch::kFloat64);
-  const auto e = expected.to(torch::kFloat64);
-  const auto excess = (a - e).abs() - (kAtol + kRtol * e.abs());
-  if (excess.max().item<double>() <= 0) return {};
-  const auto worst = excess.flatten().argmax().item<int64_t>();
-  return what + ": element " + std::to_string(worst) + " is " +
-         std::to_string(a.flatten()[worst].item<double>()) + ", reference " +
-         std::to_string(e.flatten()[worst].item<double>());
+  return saetest::compareTensors(what, actual, expected, kAtol, kRtol);
 }
 
 bool closeScalar(double actual, double expected) {
-  return std::fabs(actual - expected) <= kAtol + kRtol * std::fabs(expected);
+  return saetest::close(actual, expected, kAtol, kRtol);
 }
 
+// The step fixtures' options plus the ones only the forward fixture varies.
 SaeOptions optionsFromJson(const json& o) {
-  SaeOptions options;
-  options.d_in = 16;
-  options.d_sae = 64;
-  options.normalize_sae_decoder = o.value("normalize_sae_decoder", true);
-  options.apply_b_dec_to_input = o.value("apply_b_dec_to_input", true);
+  SaeOptions options = saetest::smallSaeOptionsFromJson(o);
   options.activation_fn = o.value("activation_fn", std::string("relu"));
   options.noise_scale = o.value("noise_scale", 0.0);
   options.lp_norm = o.value("lp_norm", 1.0);
-  options.scale_sparsity_penalty_by_decoder_norm =
-      o.value("scale_sparsity_penalty_by_decoder_norm", false);
   options.mse_loss_normalization = o.value("mse_loss_normalization", std::string());
-  options.use_ghost_grads = o.value("use_ghost_grads", false);
   return options;
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> paramsFromJson(const json& p) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const char* name : {"W_enc", "b_enc", "W_dec", "b_dec"}) {
-    out.emplace_back(name, tensorFromJson(p[name]));
-  }
-  return out;
-}
-
-torch::Tensor maskFromJson(const json& m) {
-  const auto values = m.get<std::vector<bool>>();
-  auto mask = torch::zeros({static_cast<int64_t>(values.size())}, torch::kBool);
-  for (size_t i = 0; i < values.size(); ++i)
-    mask[static_cast<int64_t>(i)] = bool(values[i]);
-  return mask;
 }
 
 }  // namespace
@@ -95,7 +56,7 @@ class TestSaeForward : public QObject {
  private Q_SLOTS:
   void initTestCase() {
     torch::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
-    fixture_ = loadFixture("forward.json");
+    fixture_ = loadFixture("sae/forward.json");
   }
 
   void matchesReference_data() {

@@ -1,7 +1,5 @@
 // GeometricMedian and the b_dec initialisers against tests/reference/sae_reference.py
 // (Weiszfeld from the mean, maxiter 100, eps 1e-6, ftol 1e-20).
-#include <fstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -11,26 +9,16 @@
 
 #include "sae/GeometricMedian.h"
 #include "sae/Sae.h"
+#include "support/JsonFixtures.h"
 
 using nlohmann::json;
 using sae::GeometricMedian;
 using sae::Sae;
 using sae::SaeOptions;
+using saetest::loadFixture;
+using saetest::tensorFromJson;
 
 namespace {
-
-json loadFixture(const std::string& name) {
-  const std::string path = std::string(SAEWB_FIXTURES_DIR) + "/sae/" + name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing fixture " + path);
-  return json::parse(in);
-}
-
-torch::Tensor tensorFromJson(const json& j, torch::Dtype dtype = torch::kFloat32) {
-  const auto data = j["data"].get<std::vector<double>>();
-  const auto shape = j["shape"].get<std::vector<int64_t>>();
-  return torch::tensor(data, torch::kFloat64).to(dtype).reshape(shape);
-}
 
 double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
@@ -46,7 +34,7 @@ class TestSaeGeometricMedian : public QObject {
  private Q_SLOTS:
   void initTestCase() {
     torch::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
-    fixture_ = loadFixture("geometric_median.json");
+    fixture_ = loadFixture("sae/geometric_median.json");
   }
 
   // float32 points (with outliers): within 1e-6 absolute / 1e-5 relative of the reference.

@@ -1,7 +1,5 @@
 // Sae initialisation against tests/reference/sae_reference.py: every init path, seed 42,
 // weights bit-identical to PyTorch's, and the generator advanced by the same number of draws.
-#include <fstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -10,26 +8,15 @@
 #include <nlohmann/json.hpp>
 
 #include "sae/Sae.h"
+#include "support/JsonFixtures.h"
 
 using nlohmann::json;
 using sae::Sae;
 using sae::SaeOptions;
+using saetest::loadFixture;
+using saetest::tensorFromJson;
 
 namespace {
-
-json loadFixture(const std::string& name) {
-  const std::string path = std::string(SAEWB_FIXTURES_DIR) + "/sae/" + name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing fixture " + path);
-  return json::parse(in);
-}
-
-// {"shape": [...], "data": [...]} -> float32 tensor (the doubles are exact float32 values).
-torch::Tensor tensorFromJson(const json& j) {
-  const auto data = j["data"].get<std::vector<double>>();
-  const auto shape = j["shape"].get<std::vector<int64_t>>();
-  return torch::tensor(data, torch::kFloat64).to(torch::kFloat32).reshape(shape);
-}
 
 SaeOptions optionsFromJson(const json& o, int64_t dIn, int64_t dSae) {
   SaeOptions options;
@@ -54,7 +41,7 @@ class TestSaeInit : public QObject {
 
   void matchesPyTorchBitForBit_data() {
     QTest::addColumn<int>("index");
-    const json fixture = loadFixture("init.json");
+    const json fixture = loadFixture("sae/init.json");
     int i = 0;
     for (const auto& c : fixture["cases"]) {
       QTest::newRow(c["name"].get<std::string>().c_str()) << i++;
@@ -65,7 +52,7 @@ class TestSaeInit : public QObject {
   // after construction equal too, i.e. the same number of draws was consumed.
   void matchesPyTorchBitForBit() {
     QFETCH(int, index);
-    const json fixture = loadFixture("init.json");
+    const json fixture = loadFixture("sae/init.json");
     const json& c = fixture["cases"][static_cast<size_t>(index)];
     const auto options = optionsFromJson(c["options"], fixture["d_in"].get<int64_t>(),
                                          fixture["d_sae"].get<int64_t>());

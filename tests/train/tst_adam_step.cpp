@@ -1,9 +1,6 @@
 // GradientClipping, AdamOptimizer and a whole SAELens 1.5 optimiser step (renormalise, forward,
 // backward, clip at 1.0, remove the parallel gradient, Adam) against
 // tests/reference/step_reference.py, which runs the real torch 1.13 clip_grad_norm_ and Adam.
-#include <cmath>
-#include <fstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -12,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "sae/Sae.h"
+#include "support/JsonFixtures.h"
+#include "support/TensorCompare.h"
 #include "train/AdamOptimizer.h"
 #include "train/GradientClipping.h"
 
@@ -20,66 +19,18 @@ using sae::AdamOptimizer;
 using sae::GradientClipping;
 using sae::Sae;
 using sae::SaeOptions;
+using saetest::loadFixture;
+using saetest::maskFromJson;
+using saetest::paramsFromJson;
+using saetest::tensorFromJson;
 
 namespace {
 
-json loadFixture(const std::string& name) {
-  const std::string path = std::string(SAEWB_FIXTURES_DIR) + "/sae/" + name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing fixture " + path);
-  return json::parse(in);
-}
-
-torch::Tensor tensorFromJson(const json& j) {
-  const auto data = j["data"].get<std::vector<double>>();
-  const auto shape = j["shape"].get<std::vector<int64_t>>();
-  return torch::tensor(data, torch::kFloat64).to(torch::kFloat32).reshape(shape);
-}
-
-// Element-wise |actual - expected| <= atol + rtol * |expected|; empty string when it holds.
-std::string compareTensors(const std::string& what, const torch::Tensor& actual,
-                           const torch::Tensor& expected, double atol, double rtol) {
-  if (actual.sizes() != expected.sizes()) return what + ": shape differs";
-  const auto a = actual.detach().to(torch::kFloat64);
-  const auto e = expected.to(torch::kFloat64);
-  const auto excess = (a - e).abs() - (atol + rtol * e.abs());
-  if (excess.max().item<double>() <= 0) return {};
-  const auto worst = excess.flatten().argmax().item<int64_t>();
-  return what + ": element " + std::to_string(worst) + " is " +
-         std::to_string(a.flatten()[worst].item<double>()) + ", reference " +
-         std::to_string(e.flatten()[worst].item<double>());
-}
-
-bool close(double actual, double expected, double atol, double rtol) {
-  return std::fabs(actual - expected) <= atol + rtol * std::fabs(expected);
-}
+using saetest::close;
+using saetest::compareTensors;
 
 SaeOptions optionsFromJson(const json& o) {
-  SaeOptions options;
-  options.d_in = 16;
-  options.d_sae = 64;
-  options.normalize_sae_decoder = o.value("normalize_sae_decoder", true);
-  options.apply_b_dec_to_input = o.value("apply_b_dec_to_input", true);
-  options.scale_sparsity_penalty_by_decoder_norm =
-      o.value("scale_sparsity_penalty_by_decoder_norm", false);
-  options.use_ghost_grads = o.value("use_ghost_grads", false);
-  return options;
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> paramsFromJson(const json& p) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const char* name : {"W_enc", "b_enc", "W_dec", "b_dec"}) {
-    out.emplace_back(name, tensorFromJson(p[name]));
-  }
-  return out;
-}
-
-torch::Tensor maskFromJson(const json& m) {
-  const auto values = m.get<std::vector<bool>>();
-  auto mask = torch::zeros({static_cast<int64_t>(values.size())}, torch::kBool);
-  for (size_t i = 0; i < values.size(); ++i)
-    mask[static_cast<int64_t>(i)] = bool(values[i]);
-  return mask;
+  return saetest::smallSaeOptionsFromJson(o);
 }
 
 struct StepResult {
@@ -120,7 +71,7 @@ class TestAdamStep : public QObject {
  private Q_SLOTS:
   void initTestCase() {
     torch::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
-    fixture_ = loadFixture("steps.json");
+    fixture_ = loadFixture("sae/steps.json");
   }
 
   // clip_grad_norm_(params, 1.0): total norm (rel 1e-6) and clipped gradients (1e-7 abs,

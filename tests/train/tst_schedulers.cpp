@@ -1,8 +1,6 @@
 // LrScheduler and L1Scheduler against values produced by torch 1.13's real scheduler objects
 // and SAELens's L1Scheduler logic (tests/reference/schedules_reference.py).
 #include <cmath>
-#include <fstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -10,21 +8,16 @@
 #include <QtTest>
 #include <nlohmann/json.hpp>
 
+#include "support/JsonFixtures.h"
 #include "train/L1Scheduler.h"
 #include "train/LrScheduler.h"
 
 using nlohmann::json;
 using sae::L1Scheduler;
 using sae::LrScheduler;
+using saetest::loadFixture;
 
 namespace {
-
-json loadFixture(const std::string& name) {
-  const std::string path = std::string(SAEWB_FIXTURES_DIR) + "/schedules/" + name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing fixture " + path);
-  return json::parse(in);
-}
 
 // Relative tolerance 1e-12 (an exact 0 must be reproduced exactly).
 bool closeRel(double actual, double expected) {
@@ -59,7 +52,7 @@ class TestSchedulers : public QObject {
 
   // Every fixture case, every step 0..T (T = value after the last scheduler.step()).
   void lrMatchesTorchStepByStep() {
-    const json fixture = loadFixture("lr_schedules.json");
+    const json fixture = loadFixture("schedules/lr_schedules.json");
     int checkedCases = 0, checkedValues = 0;
     for (const auto& c : fixture["cases"]) {
       if (c.contains("error") || !c.contains("lrs")) continue;
@@ -85,7 +78,7 @@ class TestSchedulers : public QObject {
 
   // Long runs (T = 20000) sampled; lrAt queried out of order to show it is a pure function.
   void lrLongRunsSampled() {
-    const json fixture = loadFixture("lr_schedules.json");
+    const json fixture = loadFixture("schedules/lr_schedules.json");
     int checked = 0;
     for (const auto& c : fixture["cases"]) {
       if (!c.contains("samples")) continue;
@@ -113,7 +106,7 @@ class TestSchedulers : public QObject {
 
   // Errors raised while building the scheduler carry SAELens's / torch's message.
   void lrConstructionErrors() {
-    const json fixture = loadFixture("lr_schedules.json");
+    const json fixture = loadFixture("schedules/lr_schedules.json");
     int checked = 0;
     for (const auto& c : fixture["cases"]) {
       if (!c.contains("error")) continue;
@@ -150,7 +143,7 @@ class TestSchedulers : public QObject {
   }
 
   void l1MatchesReference() {
-    const json fixture = loadFixture("l1_schedules.json");
+    const json fixture = loadFixture("schedules/l1_schedules.json");
     int checked = 0;
     for (const auto& c : fixture["cases"]) {
       const L1Scheduler scheduler(c["final"].get<double>(), c["warm_up_steps"].get<int64_t>());
