@@ -1,8 +1,10 @@
 // sae-train: the headless trainer. Same Trainer as the GUI; only the listener differs.
 //
 //   sae-train (--config FILE | --preset NAME) [--set key=value]... [--out DIR] [--dry-run]
+//   sae-train cache-activations (--config FILE | --preset NAME) [--set key=value]... --out DIR
 //   sae-train --list-presets
-//   sae-train --benchmark [--json]
+//   sae-train --benchmark [--json]        (the SAE training step)
+//   sae-train --benchmark-model [--json]  (the language model up to blocks.0.hook_mlp_out)
 //
 // Exit codes: 0 done, 1 failure during training, 2 bad config or input, 130 interrupted
 // (a checkpoint is saved first).
@@ -12,19 +14,20 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "ConsoleReporter.h"
+#include "bench/ModelBenchmark.h"
 #include "bench/StepBenchmark.h"
 #include "config/ConfigError.h"
 #include "config/PresetLibrary.h"
 #include "config/RunConfig.h"
-#include "data/ActivationSourceFactory.h"
-#include "data/ActivationStore.h"
-#include "runs/MetricsJsonlSink.h"
-#include "train/TorchSettings.h"
-#include "train/Trainer.h"
+#include "data/ActivationCacheWriter.h"
+#include "demo/DemoWorld.h"
+#include "model/ModelLoader.h"
+#include "train/TrainingRun.h"
 
 namespace fs = std::filesystem;
 
@@ -43,24 +46,31 @@ void onSignal(int) {
 // Turns Ctrl-C into a stop request the step loop sees between steps.
 class InterruptWatcher : public sae::TrainingObserver {
  public:
-  explicit InterruptWatcher(sae::Trainer& trainer) : trainer_(trainer) {}
+  explicit InterruptWatcher(sae::TrainingRun& run) : run_(run) {}
   void onProgress(const sae::ProgressEvent&) override {
-    if (gInterrupted) trainer_.requestStop();
+    if (gInterrupted) run_.requestStop();
   }
 
  private:
-  sae::Trainer& trainer_;
+  sae::TrainingRun& run_;
 };
 
 void printUsage(std::FILE* out) {
   std::fprintf(out,
                "usage: sae-train (--config FILE | --preset NAME) [--set key=value]... [--out DIR] "
                "[--dry-run]\n"
+               "       sae-train cache-activations (--config FILE | --preset NAME) [--set "
+               "key=value]... --out DIR\n"
                "       sae-train --list-presets\n"
                "       sae-train --benchmark [--json]\n"
+               "       sae-train --benchmark-model [--json]\n"
                "\n"
                "Trains a sparse autoencoder with SAELens 1.5 semantics and writes the run to DIR:\n"
                "config.json, metrics.jsonl, checkpoints/<tokens>/ and final/ (SAELens layout).\n"
+               "cache-activations runs the config's model up to the hook over the training tokens "
+               "and\n"
+               "writes SAELens's cache layout (DIR/0.safetensors, 1.safetensors, ...) for "
+               "use_cached_activations.\n"
                "Exit codes: 0 done, 1 training failed, 2 bad config or input, 130 interrupted.\n");
 }
 
@@ -74,7 +84,9 @@ std::string timestamp() {
 struct Arguments {
   std::string configPath, preset, outDir;
   std::vector<std::string> overrides;
-  bool dryRun = false, listPresets = false, benchmark = false, json = false, help = false;
+  bool cacheActivations = false;
+  bool dryRun = false, listPresets = false, benchmark = false, benchmarkModel = false, json = false,
+       help = false;
 };
 
 // Throws ConfigError on an unknown or incomplete option.
@@ -84,7 +96,12 @@ Arguments parseArguments(int argc, char** argv) {
     if (i + 1 >= argc) throw sae::ConfigError("option " + option + " needs a value");
     return argv[++i];
   };
-  for (int i = 1; i < argc; ++i) {
+  int first = 1;
+  if (argc > 1 && std::string(argv[1]) == "cache-activations") {
+    args.cacheActivations = true;
+    first = 2;
+  }
+  for (int i = first; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--config") {
       args.configPath = value(i, a);
@@ -100,6 +117,8 @@ Arguments parseArguments(int argc, char** argv) {
       args.listPresets = true;
     } else if (a == "--benchmark") {
       args.benchmark = true;
+    } else if (a == "--benchmark-model") {
+      args.benchmarkModel = true;
     } else if (a == "--json") {
       args.json = true;
     } else if (a == "-h" || a == "--help") {
@@ -108,12 +127,22 @@ Arguments parseArguments(int argc, char** argv) {
       throw sae::ConfigError("unknown option '" + a + "'; run sae-train --help for the options");
     }
   }
-  if (!args.help && !args.listPresets && !args.benchmark && args.configPath.empty() &&
-      args.preset.empty()) {
+  if (!args.help && !args.listPresets && !args.benchmark && !args.benchmarkModel &&
+      args.configPath.empty() && args.preset.empty()) {
     throw sae::ConfigError("give a config: --config FILE or --preset NAME (see --list-presets)");
   }
   if (!args.configPath.empty() && !args.preset.empty()) {
     throw sae::ConfigError("give either --config or --preset, not both");
+  }
+  if (args.cacheActivations && !args.help) {
+    if (args.outDir.empty()) {
+      throw sae::ConfigError(
+          "cache-activations needs --out DIR: the folder the cache is written to");
+    }
+    if (args.dryRun || args.listPresets || args.benchmark || args.benchmarkModel || args.json) {
+      throw sae::ConfigError(
+          "cache-activations takes only --config/--preset, --set and --out; see sae-train --help");
+    }
   }
   return args;
 }
@@ -144,52 +173,74 @@ void noteMissingInputs(const sae::RunConfig& config) {
                 config.from_pretrained_path->c_str());
   }
   if (!config.use_cached_activations && !config.use_synthetic_activations) {
-    std::printf("note: training from a language model (%s) is not available in this build yet\n",
-                config.model_name.c_str());
+    std::string model;
+    if (config.model_name == "demo") {
+      model = "the demo world, built on first use in " + sae::DemoWorld::defaultFolder();
+    } else {
+      try {
+        model = sae::ModelLoader::resolveFolder(config.model_name);
+      } catch (const std::exception& error) {
+        model = std::string("not found: ") + error.what();
+      }
+    }
+    std::printf("model: %s\n", model.c_str());
   }
 }
 
-int runTraining(const Arguments& args, sae::RunConfig config) {
-  sae::TorchSettings::setThreads(config.effectiveNumThreads());
-  // SAELens never seeds; we seed torch's generator with `seed` so a run is reproducible.
-  sae::TorchSettings::seed(static_cast<uint64_t>(config.seed));
-
-  // Setup reads the inputs: a failure here is bad input (exit 2), not a training failure.
-  std::string outDir;
-  std::shared_ptr<sae::ActivationStore> store;
-  std::shared_ptr<sae::Sae> sae;
+// Exit codes as for training: 2 for bad input (including a model or dataset that cannot be
+// read or an output folder that already holds a cache).
+int runCacheActivations(const Arguments& args, const sae::RunConfig& config) {
   try {
-    outDir = args.outDir.empty()
-                 ? (fs::path("runs") / (config.effectiveRunName() + "-" + timestamp())).string()
-                 : args.outDir;
-    fs::create_directories(outDir);
-    config.saveFile((fs::path(outDir) / "config.json").string());
-    auto source = sae::ActivationSourceFactory::create(config);
-    const auto storeOptions = sae::ActivationStoreOptions::fromConfig(config);
-    store = std::make_shared<sae::ActivationStore>(source, storeOptions);
-    sae = sae::Trainer::makeSae(config);
+    const auto plan = sae::ActivationCacheWriter::plan(config);
+    std::printf("Caching %lld activation rows of %s (%lld files of %lld rows) into %s\n",
+                static_cast<long long>(plan.rows()), config.resolvedHookPoint().c_str(),
+                static_cast<long long>(plan.files), static_cast<long long>(plan.rowsPerFile),
+                args.outDir.c_str());
+    std::fflush(stdout);
+    sae::ActivationCacheWriter::write(config, args.outDir, [](int64_t done, int64_t total) {
+      std::printf("wrote %lld/%lld\n", static_cast<long long>(done), static_cast<long long>(total));
+      std::fflush(stdout);
+    });
+    std::printf(
+        "Done: train from it with --set use_cached_activations=true --set "
+        "cached_activations_path=%s\n",
+        args.outDir.c_str());
+    return kExitOk;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sae-train: cache-activations: %s\n", error.what());
+    return kExitBadInput;
+  }
+}
+
+int runTraining(const Arguments& args, const sae::RunConfig& config) {
+  // Setup reads the inputs: a failure here is bad input (exit 2), not a training failure.
+  const std::string outDir =
+      args.outDir.empty()
+          ? (fs::path("runs") / (config.effectiveRunName() + "-" + timestamp())).string()
+          : args.outDir;
+  std::unique_ptr<sae::TrainingRun> run;
+  try {
+    run = std::make_unique<sae::TrainingRun>(
+        config, outDir, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
   } catch (const std::exception& error) {
     std::fprintf(stderr, "sae-train: %s\n", error.what());
     return kExitBadInput;
   }
 
   try {
-    sae::Trainer trainer(config, store, sae, outDir);
     ConsoleReporter console(stdout);
-    sae::MetricsJsonlSink metrics((fs::path(outDir) / "metrics.jsonl").string());
-    InterruptWatcher watcher(trainer);
-    trainer.addObserver(&console);
-    trainer.addObserver(&metrics);
-    trainer.addObserver(&watcher);
+    InterruptWatcher watcher(*run);
+    run->addObserver(&console);
+    run->addObserver(&watcher);
     console.onMessage("Run folder: " + outDir);
     if (config.use_synthetic_activations || config.use_cached_activations) {
       console.onMessage("CE loss evals skipped: no language model in this run");
     }
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);
-    if (!trainer.run()) {
+    if (!run->run()) {
       std::fprintf(stderr, "Interrupted at step %lld: checkpoint saved under %s/checkpoints\n",
-                   static_cast<long long>(trainer.step()), outDir.c_str());
+                   static_cast<long long>(run->step()), outDir.c_str());
       return kExitInterrupted;
     }
     return kExitOk;
@@ -219,6 +270,7 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (args.benchmark) return sae::StepBenchmark::runCommandLine(args.json);
+    if (args.benchmarkModel) return sae::ModelBenchmark::runCommandLine(args.json);
     config = loadConfig(args);
     if (args.dryRun) {
       for (const auto& line : config.preambleLines())
@@ -238,5 +290,6 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
 
+  if (args.cacheActivations) return runCacheActivations(args, config);
   return runTraining(args, config);
 }

@@ -11,8 +11,8 @@ packages=(
   libtorch-dev libopenblas0-pthread
   # Qt 6 and QCustomPlot for Qt 6 (the -dev package ships both the Qt5 and Qt6 builds)
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6 libgl1-mesa-dev libxkbcommon-dev
-  # JSON
-  nlohmann-json3-dev
+  # JSON; parquet page codecs (snappy, zstd, gzip)
+  nlohmann-json3-dev libsnappy-dev libzstd-dev zlib1g-dev
   # GUI tests and screenshots without a display
   xvfb xauth
   # reference scripts for golden values (run with Debian's /usr/bin/python3)

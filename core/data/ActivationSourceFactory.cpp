@@ -1,14 +1,41 @@
 #include "data/ActivationSourceFactory.h"
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "config/ConfigError.h"
 #include "data/CachedActivationSource.h"
+#include "data/LanguageModelActivationSource.h"
 #include "data/SyntheticActivationSource.h"
+#include "data/TokenSourceFactory.h"
+#include "demo/DemoWorld.h"
+#include "formats/TokenizerDecoder.h"
+#include "model/ModelLoader.h"
+
+namespace fs = std::filesystem;
 
 namespace sae {
 
-std::shared_ptr<ActivationSource> ActivationSourceFactory::create(const RunConfig& config) {
+namespace {
+
+// model_name / dataset_path "demo" name the demo world: a corpus, tokenizer and small gelu-1l-
+// family model the app builds itself on first use (core/demo/DemoWorld.h).
+constexpr const char* kDemoName = "demo";
+
+// The BOS id packing prepends: the model folder's tokenizer.json says which token it is
+// (<|BOS|> for Neel's tokenizer, <|endoftext|> for the demo world); 1 (gelu-1l's) otherwise.
+int64_t bosTokenIdFor(const std::string& modelFolder) {
+  const fs::path tokenizer = fs::path(modelFolder) / "tokenizer.json";
+  if (fs::exists(tokenizer)) {
+    if (const auto bos = TokenizerDecoder::load(tokenizer.string()).bosId()) return *bos;
+  }
+  return TokenSourceOptions{}.bosTokenId;
+}
+
+}  // namespace
+
+std::shared_ptr<ActivationSource> ActivationSourceFactory::create(
+    const RunConfig& config, const std::function<void(const std::string&)>& log) {
   if (config.use_synthetic_activations) {
     SyntheticOptions options;
     options.d_in = config.d_in;
@@ -22,10 +49,22 @@ std::shared_ptr<ActivationSource> ActivationSourceFactory::create(const RunConfi
     return std::make_shared<CachedActivationSource>(config.resolvedCachedActivationsPath(),
                                                     config.d_in, 0, config.totalTrainingTokens());
   }
-  throw ConfigError(
-      "model_name '" + config.model_name +
-      "': activations from a language model are not available in this build yet; set "
-      "use_cached_activations (with cached_activations_path) or use_synthetic_activations");
+  // A language model (a folder or a name in the app's models folder / the hub cache) run up to
+  // the hook on the dataset's token rows.
+  RunConfig resolved = config;
+  if (config.model_name == kDemoName || config.dataset_path == kDemoName) {
+    DemoWorld world(DemoWorld::defaultFolder());
+    world.ensureModel(log);
+    if (config.model_name == kDemoName) resolved.model_name = world.modelFolder();
+    if (config.dataset_path == kDemoName) resolved.dataset_path = world.tokensPath();
+  }
+  const std::string modelFolder = ModelLoader::resolveFolder(resolved.model_name);
+  auto model = std::make_shared<const HookedTransformer>(ModelLoader::loadFolder(modelFolder));
+  TokenSourceOptions tokenOptions;
+  tokenOptions.bosTokenId = bosTokenIdFor(modelFolder);
+  return std::make_shared<LanguageModelActivationSource>(
+      model, TokenSourceFactory::create(resolved, tokenOptions), config.resolvedHookPoint(),
+      config.hook_point_head_index, config.store_batch_size, config.d_in);
 }
 
 }  // namespace sae

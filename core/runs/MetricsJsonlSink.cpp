@@ -19,6 +19,9 @@ MetricsJsonlSink::MetricsJsonlSink(const std::string& path, bool append)
 void MetricsJsonlSink::onMetrics(const MetricsEvent& event) {
   nlohmann::ordered_json line;
   line["step"] = event.step;
+  // The x axes the plots offer besides the step (tokens seen, seconds since the start).
+  line["n_training_tokens"] = event.n_training_tokens;
+  line["wall_seconds"] = event.wall_seconds;
   for (const auto& [name, value] : event.values) {
     // JSON has no NaN/Inf: write null so every line stays parseable.
     if (std::isfinite(value)) {

@@ -6,7 +6,9 @@
 #include <stdexcept>
 
 #include "config/ConfigError.h"
+#include "data/LanguageModelActivationSource.h"
 #include "data/SyntheticActivationSource.h"
+#include "eval/LanguageModelEvaluator.h"
 #include "sae/SaeFolder.h"
 #include "train/GradientClipping.h"
 
@@ -125,6 +127,7 @@ MetricsEvent Trainer::trainStep() {
                             contiguous.data_ptr<double>() + contiguous.numel());
     for (auto* observer : observers_)
       observer->onHistogram(histogram);
+    emitDecoderNorms();
     actFreqScores_.zero_();
     nFracActiveTokens_ = 0;
   }
@@ -186,6 +189,18 @@ MetricsEvent Trainer::trainStep() {
       event.values["metrics/mmcs"] = synthetic->meanMaxCosineSimilarity(sae_->W_dec.detach());
     }
   }
+  // 4 (evals). SAELens's run_evals every wandb_log_frequency * eval_every_n_wandb_logs steps on
+  // prompts from the training token stream (here whether or not W&B is on).
+  const int64_t evalEvery = config_.wandb_log_frequency * config_.eval_every_n_wandb_logs;
+  if (evalEvery > 0 && (step_ + 1) % evalEvery == 0) {
+    if (const auto* lm = dynamic_cast<const LanguageModelActivationSource*>(&store_->source())) {
+      const LanguageModelEvaluator evaluator(
+          lm->model(), lm->tokens(), lm->hookPoint(), lm->headIndex(), config_.n_eval_batches,
+          config_.eval_batch_size_prompts.value_or(config_.store_batch_size));
+      for (const auto& [name, value] : evaluator.run(*sae_).metrics())
+        event.values[name] = value;
+    }
+  }
 
   lastMse_ = out.mse_loss.item<double>();
   lastL1_ = out.l1_loss.item<double>();
@@ -205,7 +220,10 @@ bool Trainer::run() {
       observer->onMessage("compile_sae / compile_llm ignored: LibTorch has no torch.compile");
     }
   }
+  emitDecoderNorms();  // the decoder at initialisation (the notebook's first histogram)
   while (nTrainingTokens_ < totalTokens && !stopRequested_) {
+    waitWhilePaused();
+    if (stopRequested_) break;
     MetricsEvent event = trainStep();
     event.wall_seconds = seconds(start);
     if (!event.values.empty()) emit(event);
@@ -229,6 +247,7 @@ bool Trainer::run() {
       observer->onProgress(progress);
   }
   const bool finished = nTrainingTokens_ >= totalTokens;
+  emitDecoderNorms();
   if (!outDir_.empty()) {
     if (finished) {
       const std::string finalDir = (fs::path(outDir_) / "final").string();
@@ -240,6 +259,41 @@ bool Trainer::run() {
     }
   }
   return finished;
+}
+
+void Trainer::requestStop() {
+  {
+    std::lock_guard<std::mutex> lock(pauseMutex_);
+    stopRequested_ = true;
+  }
+  pauseChanged_.notify_all();
+}
+
+void Trainer::setPaused(bool paused) {
+  {
+    std::lock_guard<std::mutex> lock(pauseMutex_);
+    paused_ = paused;
+  }
+  pauseChanged_.notify_all();
+}
+
+void Trainer::waitWhilePaused() {
+  std::unique_lock<std::mutex> lock(pauseMutex_);
+  pauseChanged_.wait(lock, [this] { return !paused_ || stopRequested_; });
+}
+
+// "weights/W_dec_norms": the norm of every decoder row, at the start, at each feature-sampling
+// window and at the end, so the GUI can step through how the decoder evolved.
+void Trainer::emitDecoderNorms() {
+  if (observers_.empty()) return;
+  torch::NoGradGuard noGrad;
+  HistogramEvent histogram;
+  histogram.step = step_;
+  histogram.name = "weights/W_dec_norms";
+  auto norms = sae_->W_dec.norm(2, {1}).to(torch::kFloat64).contiguous();
+  histogram.values.assign(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel());
+  for (auto* observer : observers_)
+    observer->onHistogram(histogram);
 }
 
 void Trainer::writeCheckpoint(const std::string& name) {

@@ -2,7 +2,9 @@
 // SAELens 1.5's train_sae_group_on_language_model for one SAE, step for step (see
 // saelens-semantics.md §5 and docs/semantics.md for the deviations we chose on purpose).
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,8 +29,10 @@ class Trainer {
   // Runs until the token budget is spent or stop is requested. Returns true when finished,
   // false when stopped early (a checkpoint is written in both cases when outDir is set).
   bool run();
-  // Thread-safe: the step loop checks it between steps.
-  void requestStop() { stopRequested_ = true; }
+  // Thread-safe: the step loop checks both between steps. A stop also ends a pause.
+  void requestStop();
+  void setPaused(bool paused);
+  bool isPaused() const { return paused_; }
 
   // One training step (exposed for tests): returns the metrics of this step.
   MetricsEvent trainStep();
@@ -61,7 +65,12 @@ class Trainer {
   int64_t step_ = 0;
   int64_t nTrainingTokens_ = 0;
   std::vector<int64_t> checkpointThresholds_;
+  void waitWhilePaused();
+  void emitDecoderNorms();
   std::atomic<bool> stopRequested_{false};
+  std::atomic<bool> paused_{false};
+  std::mutex pauseMutex_;
+  std::condition_variable pauseChanged_;
   bool bDecInitialised_ = false;
   double lastMse_ = 0, lastL1_ = 0;  // for the progress line
 };

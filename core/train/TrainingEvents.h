@@ -20,6 +20,9 @@ struct HistogramEvent {
   int64_t step = 0;
   std::string name;            // e.g. "plots/feature_density_line_chart", "weights/W_dec_norms"
   std::vector<double> values;  // raw values; the receiver bins them
+  // Reference lines to draw on the histogram, e.g. {"sqrt(d_in)", 22.6}.
+  std::map<std::string, double> markers;
+  std::string title;  // optional; e.g. the notebook's "Buffer Norm Mean over 10 batches, mean: ..."
 };
 
 struct ProgressEvent {

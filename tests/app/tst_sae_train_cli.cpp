@@ -5,28 +5,18 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "support/ProgramRun.h"
+
 #include <csignal>
 
 namespace {
 
 const QString kTrainer = QStringLiteral(SAEWB_BINARY_DIR "/app/sae-train");
 
-struct Result {
-  int exitCode;
-  QString out, err;
-};
+using Result = saetest::ProgramResult;
 
 Result runTrainer(const QStringList& arguments, int timeoutMs = 300000) {
-  QProcess process;
-  process.start(kTrainer, arguments);
-  if (!process.waitForFinished(timeoutMs)) {
-    process.kill();
-    process.waitForFinished();
-    return {-1, process.readAllStandardOutput(), "timed out"};
-  }
-  return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -2,
-          QString::fromUtf8(process.readAllStandardOutput()),
-          QString::fromUtf8(process.readAllStandardError())};
+  return saetest::runProgram(kTrainer, arguments, timeoutMs);
 }
 
 QString writeFile(const QTemporaryDir& dir, const QString& name, const QByteArray& text) {

@@ -14,16 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "sae/Sae.h"
+#include "support/FixtureFiles.h"
 
 namespace saetest {
-
-// tests/fixtures/<relativePath>, e.g. "sae/init.json"; throws when the file is missing.
-inline nlohmann::json loadFixture(const std::string& relativePath) {
-  const std::string path = std::string(SAEWB_FIXTURES_DIR) + "/" + relativePath;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing fixture " + path);
-  return nlohmann::json::parse(in);
-}
 
 // {"shape": [...], "data": [...]} -> tensor of `dtype` (the doubles are exact float32 values).
 inline torch::Tensor tensorFromJson(const nlohmann::json& j, torch::Dtype dtype = torch::kFloat32) {
