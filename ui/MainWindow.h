@@ -1,0 +1,107 @@
+#pragma once
+// The workbench window: preset bar, the config form generated from the schema with its
+// derived values, the plot dashboard, run controls with progress, and the log. Training runs on
+// a TrainingSession (worker thread); this window only touches widgets on the GUI thread.
+#include <QMainWindow>
+#include <QString>
+
+#include <nlohmann/json.hpp>
+
+#include "PresetStore.h"
+#include "TrainingBatch.h"
+#include "TrainingSession.h"
+
+class ConfigForm;
+class DerivedValuesPanel;
+class PlotDashboard;
+class QComboBox;
+class QLabel;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+
+ public:
+  struct Options {
+    QString runsFolder;         // empty: TrainingSession::defaultRunsFolder()
+    QString userPresetsFolder;  // empty: PresetStore::defaultFolder()
+    bool restoreLastPreset = true;
+  };
+
+  explicit MainWindow(const Options& options, QWidget* parent = nullptr);
+  MainWindow() : MainWindow(Options{}) {}
+  ~MainWindow() override;
+
+  // Shows a built-in ("builtin") or user preset in the form; false (with a status message) when
+  // it cannot be read.
+  bool openPreset(const QString& name, bool builtIn);
+  // Shows a config that came from the command line (no preset selected, marked unsaved).
+  void showConfig(const sae::RunConfig& config, const QString& origin);
+  // Starts training the form's config; false when the form is invalid or a run is active.
+  bool startTraining();
+
+  ConfigForm* form() const { return form_; }
+  TrainingSession* session() const { return session_; }
+  PlotDashboard* dashboard() const { return dashboard_; }
+  bool hasUnsavedChanges() const { return dirty_; }
+  QString currentPresetName() const { return presetName_; }
+  QString runsFolder() const { return runsFolder_; }
+  PresetStore& presetStore() { return store_; }
+  // The log panel's text.
+  QString logText() const;
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+
+ private:
+  void buildUi();
+  void refreshPresetList();
+  void setDirty(bool dirty);
+  void updateTitle();
+  void updateButtons();
+  // Save / Discard / Cancel when the form has unsaved edits; true when it is fine to go on.
+  bool confirmDiscard(const QString& action);
+  void onFormEdited();
+  void onFormValidity(bool valid);
+  void onPresetChosen(int index);
+  void newPreset();
+  bool savePreset();
+  bool savePresetAs();
+  void renamePreset();
+  void deletePreset();
+  void importPreset();
+  void exportPreset();
+  void overlayRun();
+  void exportPlots();
+  void onBatch(const TrainingBatch& batch);
+  void onSessionState(TrainingSession::State state);
+  void onSessionEnded(TrainingSession::State outcome, const QString& message);
+  void appendLog(const QString& line);
+  void showStatus(const QString& text);
+
+  Options options_;
+  PresetStore store_;
+  QString runsFolder_;
+  TrainingSession* session_ = nullptr;
+  ConfigForm* form_ = nullptr;
+  DerivedValuesPanel* derived_ = nullptr;
+  PlotDashboard* dashboard_ = nullptr;
+  QComboBox* presets_ = nullptr;
+  QPushButton* startButton_ = nullptr;
+  QPushButton* pauseButton_ = nullptr;
+  QPushButton* stopButton_ = nullptr;
+  QPushButton* saveButton_ = nullptr;
+  QPushButton* renameButton_ = nullptr;
+  QPushButton* deleteButton_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QLabel* progressText_ = nullptr;
+  QLabel* stateLabel_ = nullptr;
+  QLabel* validity_ = nullptr;
+  QPlainTextEdit* log_ = nullptr;
+  QString presetName_;  // empty: not a saved preset
+  bool presetBuiltIn_ = false;
+  bool dirty_ = false;
+  bool switchingPreset_ = false;
+};
