@@ -15,6 +15,7 @@
 
 #include "formats/PthReader.h"
 #include "formats/ZipArchive.h"
+#include "support/ByteFiles.h"
 #include "support/TestText.h"
 
 using sae::PthReader;
@@ -25,19 +26,8 @@ namespace {
 
 const std::string kFixtures = SAEWB_FIXTURES_DIR "/pth/";
 
-std::string readBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void writeBytes(const std::string& path, const std::string& bytes) {
-  if (!std::filesystem::exists(path)) std::ofstream(path, std::ios::binary);
-  {
-    std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-  std::filesystem::resize_file(path, bytes.size());
-}
+using saetest::readBytes;
+using saetest::writeBytes;
 
 void put16(std::string& s, uint32_t v) {
   s.push_back(static_cast<char>(v & 0xff));

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/Safetensors.h"
+#include "support/ByteFiles.h"
 #include "support/TestText.h"
 
 using sae::Safetensors;
@@ -26,21 +27,8 @@ namespace {
 
 const std::string kFixtures = SAEWB_FIXTURES_DIR "/formats/";
 
-std::string readBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Rewrites in place and then sets the size: O_TRUNC on ext4 forces a flush on close
-// (auto_da_alloc), which made the thousands of rewrites below take a minute.
-void writeBytes(const std::string& path, const std::string& bytes) {
-  if (!std::filesystem::exists(path)) std::ofstream(path, std::ios::binary);
-  {
-    std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-  std::filesystem::resize_file(path, bytes.size());
-}
+using saetest::readBytes;
+using saetest::writeBytes;
 
 std::string lengthPrefix(uint64_t n) {
   std::string s;
