@@ -174,7 +174,7 @@ void noteMissingInputs(const sae::RunConfig& config) {
   }
   if (!config.use_cached_activations && !config.use_synthetic_activations) {
     std::string model;
-    if (config.model_name == "demo") {
+    if (sae::DemoWorld::isDemoName(config.model_name)) {
       model = "the demo world, built on first use in " + sae::DemoWorld::defaultFolder();
     } else {
       try {

@@ -36,7 +36,7 @@ void TrainingWorker::run() {
     // get_buffer(64)) are scaled down to a token budget; a model too large for even one batch per
     // buffer within it skips the inspection.
     const bool fromModel = !config_.use_synthetic_activations && !config_.use_cached_activations;
-    if (fromModel && (config_.model_name == "demo" || config_.dataset_path == "demo")) {
+    if (fromModel && sae::DemoWorld::usedBy(config_.model_name, config_.dataset_path)) {
       // Built once and cached; minutes the first time, so say what is happening.
       sae::DemoWorld world(sae::DemoWorld::defaultFolder());
       world.ensureModel([&observer](const std::string& line) { observer.onMessage(line); });

@@ -18,10 +18,6 @@ namespace sae {
 
 namespace {
 
-// model_name / dataset_path "demo" name the demo world: a corpus, tokenizer and small gelu-1l-
-// family model the app builds itself on first use (core/demo/DemoWorld.h).
-constexpr const char* kDemoName = "demo";
-
 // The BOS id packing prepends: the model folder's tokenizer.json says which token it is
 // (<|BOS|> for Neel's tokenizer, <|endoftext|> for the demo world); 1 (gelu-1l's) otherwise.
 int64_t bosTokenIdFor(const std::string& modelFolder) {
@@ -52,11 +48,13 @@ std::shared_ptr<ActivationSource> ActivationSourceFactory::create(
   // A language model (a folder or a name in the app's models folder / the hub cache) run up to
   // the hook on the dataset's token rows.
   RunConfig resolved = config;
-  if (config.model_name == kDemoName || config.dataset_path == kDemoName) {
+  // "demo": the corpus, tokenizer and small gelu-1l-family model the app builds itself on first
+  // use (core/demo/DemoWorld.h).
+  if (DemoWorld::usedBy(config.model_name, config.dataset_path)) {
     DemoWorld world(DemoWorld::defaultFolder());
     world.ensureModel(log);
-    if (config.model_name == kDemoName) resolved.model_name = world.modelFolder();
-    if (config.dataset_path == kDemoName) resolved.dataset_path = world.tokensPath();
+    if (DemoWorld::isDemoName(config.model_name)) resolved.model_name = world.modelFolder();
+    if (DemoWorld::isDemoName(config.dataset_path)) resolved.dataset_path = world.tokensPath();
   }
   const std::string modelFolder = ModelLoader::resolveFolder(resolved.model_name);
   auto model = std::make_shared<const HookedTransformer>(ModelLoader::loadFolder(modelFolder));

@@ -52,6 +52,12 @@ class DemoWorld {
   // $XDG_CACHE_HOME/sae-workbench/demo-world if XDG_CACHE_HOME is set and absolute, else
   // $HOME/.cache/sae-workbench/demo-world. Throws if neither variable is usable.
   static std::string defaultFolder();
+  // model_name / dataset_path "demo" stand for this world (resolved by ActivationSourceFactory).
+  static bool isDemoName(const std::string& name) { return name == "demo"; }
+  // Whether a config's model or dataset is the demo world's, i.e. whether it must be built.
+  static bool usedBy(const std::string& modelName, const std::string& datasetPath) {
+    return isDemoName(modelName) || isDemoName(datasetPath);
+  }
 
   explicit DemoWorld(std::string folder, DemoWorldOptions options = {});
 
