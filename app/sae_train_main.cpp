@@ -1,6 +1,7 @@
 // sae-train: the headless trainer. Same Trainer as the GUI; only the listener differs.
 //
 //   sae-train (--config FILE | --preset NAME) [--set key=value]... [--out DIR] [--dry-run]
+//   sae-train --resume RUN_DIR                  (continue a stopped or killed run)
 //   sae-train cache-activations (--config FILE | --preset NAME) [--set key=value]... --out DIR
 //   sae-train --list-presets
 //   sae-train --benchmark [--json]        (the SAE training step)
@@ -59,6 +60,7 @@ void printUsage(std::FILE* out) {
   std::fprintf(out,
                "usage: sae-train (--config FILE | --preset NAME) [--set key=value]... [--out DIR] "
                "[--dry-run]\n"
+               "       sae-train --resume RUN_DIR\n"
                "       sae-train cache-activations (--config FILE | --preset NAME) [--set "
                "key=value]... --out DIR\n"
                "       sae-train --list-presets\n"
@@ -67,6 +69,8 @@ void printUsage(std::FILE* out) {
                "\n"
                "Trains a sparse autoencoder with SAELens 1.5 semantics and writes the run to DIR:\n"
                "config.json, metrics.jsonl, checkpoints/<tokens>/ and final/ (SAELens layout).\n"
+               "--resume continues RUN_DIR from its latest checkpoint with its own config.json,\n"
+               "exactly as if it had never stopped.\n"
                "cache-activations runs the config's model up to the hook over the training tokens "
                "and\n"
                "writes SAELens's cache layout (DIR/0.safetensors, 1.safetensors, ...) for "
@@ -82,7 +86,7 @@ std::string timestamp() {
 }
 
 struct Arguments {
-  std::string configPath, preset, outDir;
+  std::string configPath, preset, outDir, resumeDir;
   std::vector<std::string> overrides;
   bool cacheActivations = false;
   bool dryRun = false, listPresets = false, benchmark = false, benchmarkModel = false, json = false,
@@ -111,6 +115,8 @@ Arguments parseArguments(int argc, char** argv) {
       args.overrides.push_back(value(i, a));
     } else if (a == "--out") {
       args.outDir = value(i, a);
+    } else if (a == "--resume") {
+      args.resumeDir = value(i, a);
     } else if (a == "--dry-run") {
       args.dryRun = true;
     } else if (a == "--list-presets") {
@@ -126,6 +132,15 @@ Arguments parseArguments(int argc, char** argv) {
     } else {
       throw sae::ConfigError("unknown option '" + a + "'; run sae-train --help for the options");
     }
+  }
+  if (!args.resumeDir.empty() && !args.help) {
+    if (!args.configPath.empty() || !args.preset.empty() || !args.overrides.empty() ||
+        !args.outDir.empty() || args.cacheActivations || args.dryRun || args.benchmark ||
+        args.benchmarkModel || args.listPresets)
+      throw sae::ConfigError(
+          "--resume RUN_DIR takes no other options: the run continues with RUN_DIR/config.json "
+          "in RUN_DIR");
+    return args;
   }
   if (!args.help && !args.listPresets && !args.benchmark && !args.benchmarkModel &&
       args.configPath.empty() && args.preset.empty()) {
@@ -212,20 +227,30 @@ int runCacheActivations(const Arguments& args, const sae::RunConfig& config) {
   }
 }
 
-int runTraining(const Arguments& args, const sae::RunConfig& config) {
+int runTraining(const Arguments& args, const sae::RunConfig& requested) {
   // Setup reads the inputs: a failure here is bad input (exit 2), not a training failure.
-  const std::string outDir =
-      args.outDir.empty()
-          ? (fs::path("runs") / (config.effectiveRunName() + "-" + timestamp())).string()
-          : args.outDir;
+  std::string outDir;
   std::unique_ptr<sae::TrainingRun> run;
+  const auto log = [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
   try {
-    run = std::make_unique<sae::TrainingRun>(
-        config, outDir, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+    if (!args.resumeDir.empty()) {
+      outDir = args.resumeDir;
+      run = sae::TrainingRun::resume(outDir, log);
+    } else {
+      outDir =
+          args.outDir.empty()
+              ? (fs::path("runs") / (requested.effectiveRunName() + "-" + timestamp())).string()
+              : args.outDir;
+      run = std::make_unique<sae::TrainingRun>(requested, outDir, log);
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "sae-train: %s\n", error.what());
     return kExitBadInput;
   }
+  const sae::RunConfig& config = run->config();
 
   try {
     ConsoleReporter console(stdout);
@@ -271,6 +296,7 @@ int main(int argc, char** argv) {
     }
     if (args.benchmark) return sae::StepBenchmark::runCommandLine(args.json);
     if (args.benchmarkModel) return sae::ModelBenchmark::runCommandLine(args.json);
+    if (!args.resumeDir.empty()) return runTraining(args, config);
     config = loadConfig(args);
     if (args.dryRun) {
       for (const auto& line : config.preambleLines())

@@ -62,12 +62,20 @@ bool TrainingSession::isActive() const {
 
 bool TrainingSession::start(const sae::RunConfig& config, const QString& runDir) {
   if (isActive() || thread_) return false;
+  return launch(new TrainingWorker(config, runDir), runDir);
+}
+
+bool TrainingSession::resumeRun(const sae::RunConfig& config, const QString& runDir) {
+  if (isActive() || thread_) return false;
+  return launch(new TrainingWorker(config, runDir, /*resume=*/true), runDir);
+}
+
+bool TrainingSession::launch(TrainingWorker* worker, const QString& runDir) {
   runDir_ = runDir;
   lastMessage_.clear();
   batches_ = 0;
   auto* thread = new QThread;
   thread->setObjectName("training");
-  auto* worker = new TrainingWorker(config, runDir);
   worker->moveToThread(thread);
   connect(thread, &QThread::started, worker, &TrainingWorker::run);
   // Both are queued: the worker lives on the training thread, this session on the GUI thread.

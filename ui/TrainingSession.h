@@ -32,6 +32,10 @@ class TrainingSession : public QObject {
 
   // Starts training `config` into runDir. False (and nothing happens) while a run is active.
   bool start(const sae::RunConfig& config, const QString& runDir);
+  // Continues the stopped or killed run in runDir (its config.json) from its latest checkpoint.
+  // False while a run is active; a folder that cannot be resumed ends the run as Failed with
+  // the reason.
+  bool resumeRun(const sae::RunConfig& config, const QString& runDir);
   void pause();
   void resume();
   void stop();
@@ -51,6 +55,7 @@ class TrainingSession : public QObject {
   void ended(TrainingSession::State outcome, const QString& message);
 
  private:
+  bool launch(TrainingWorker* worker, const QString& runDir);
   void setState(State state);
   void onDone(int outcome, const QString& message);
   void onBatch(const TrainingBatch& batch);

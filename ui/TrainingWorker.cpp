@@ -11,8 +11,8 @@
 #include "demo/DemoWorld.h"
 #include "train/TrainingRun.h"
 
-TrainingWorker::TrainingWorker(const sae::RunConfig& config, const QString& runDir)
-    : config_(config), runDir_(runDir) {}
+TrainingWorker::TrainingWorker(const sae::RunConfig& config, const QString& runDir, bool resume)
+    : config_(config), runDir_(runDir), resume_(resume) {}
 
 void TrainingWorker::requestStop() {
   stop_ = true;
@@ -50,7 +50,10 @@ void TrainingWorker::run() {
       options.normBufferBatches = std::min<int64_t>(options.normBufferBatches, batches);
       options.meanBufferBatches = std::min<int64_t>(options.meanBufferBatches, batches);
     }
-    if (options.normBufferBatches < 1) {
+    if (resume_) {
+      // The inspection draws from torch's generator and the stream: a resumed run shows the
+      // histograms of its first part only in the folder's plots.
+    } else if (options.normBufferBatches < 1) {
       observer.onMessage("Data inspection skipped: one buffer of this model would take more than " +
                          std::to_string(kModelTokenBudget / (1 + options.meanBufferCount)) +
                          " tokens");
@@ -62,9 +65,9 @@ void TrainingWorker::run() {
         observer.onMessage(std::string("Data inspection skipped: ") + error.what());
       }
     }
-    auto run = std::make_unique<sae::TrainingRun>(
-        config_, runDir_.toStdString(),
-        [&observer](const std::string& line) { observer.onMessage(line); });
+    const auto log = [&observer](const std::string& line) { observer.onMessage(line); };
+    auto run = resume_ ? sae::TrainingRun::resume(runDir_.toStdString(), log)
+                       : std::make_unique<sae::TrainingRun>(config_, runDir_.toStdString(), log);
     run->addObserver(&observer);
     {
       QMutexLocker lock(&mutex_);

@@ -22,7 +22,9 @@ class TrainingWorker : public QObject {
   enum Outcome { Finished = 0, Stopped = 1, Failed = 2 };
   Q_ENUM(Outcome)
 
-  TrainingWorker(const sae::RunConfig& config, const QString& runDir);
+  // With `resume`, runDir is an existing run folder continued from its latest checkpoint
+  // (config is then the folder's own config.json, for the messages only).
+  TrainingWorker(const sae::RunConfig& config, const QString& runDir, bool resume = false);
 
   // Thread-safe; a request made before the run exists is applied once it does.
   void requestStop();
@@ -39,6 +41,7 @@ class TrainingWorker : public QObject {
  private:
   sae::RunConfig config_;
   QString runDir_;
+  bool resume_ = false;
   QMutex mutex_;                     // guards run_ against the GUI thread's controls
   sae::TrainingRun* run_ = nullptr;  // owned by run()'s stack frame
   std::atomic<bool> stop_{false};

@@ -107,6 +107,9 @@ std::vector<ConfigField> buildFields() {
       Field("is_dataset_tokenized", kData, &R::is_dataset_tokenized,
             "unused by SAELens: tokenisation is detected from the dataset's columns"),
       Field("prepend_bos", kData, &R::prepend_bos, "prepend a BOS token to every context"),
+      Field("token_file_dtype", kData, &R::token_file_dtype,
+            "element type of raw .bin token files (ignored for parquet, npy and jsonl)")
+          .choices({"uint16", "uint32"}),
       Field("training_tokens", kData, &R::training_tokens,
             "activations (tokens) to train on; steps = tokens // train_batch_size")
           .min(0),

@@ -34,6 +34,8 @@ struct RunConfig {
   // null: derived (see resolvedCachedActivationsPath)
   std::optional<std::string> cached_activations_path;
   bool prepend_bos = true;
+  // Element type of raw .bin token files, which carry no header to say it.
+  std::string token_file_dtype = "uint16";
   // --- SAE size & architecture ---
   int64_t d_in = 512;
   // Derived from d_in * expansion_factor: fromJson and applyOverride fill it in (as SAELens's

@@ -113,3 +113,63 @@ torch::Tensor ActivationStore::nextBatch() {
 }
 
 }  // namespace sae
+
+namespace sae {
+
+namespace {
+// An undefined buffer (not built yet) is saved as a [0, d_in] tensor plus a flag.
+torch::Tensor orEmpty(const torch::Tensor& t, int64_t dIn) {
+  return t.defined() ? t : torch::empty({0, dIn}, torch::kFloat32);
+}
+}  // namespace
+
+StreamState ActivationStore::saveState() const {
+  StreamState state;
+  state["storage"] = orEmpty(storage_, dIn());
+  state["loader_data"] = orEmpty(loaderData_, dIn());
+  state["loader_order"] = loaderOrder_.defined() ? loaderOrder_ : torch::empty({0}, torch::kInt64);
+  state["flags"] = torch::tensor({loaderPos_, int64_t(storage_.defined()),
+                                  int64_t(loaderData_.defined()), int64_t(loaderOrder_.defined())},
+                                 torch::kInt64);
+  state["scaling_factor"] = scalingFactor_ ? torch::tensor({*scalingFactor_}, torch::kFloat64)
+                                           : torch::empty({0}, torch::kFloat64);
+  for (const auto& [name, tensor] : source_->saveState())
+    state["source." + name] = tensor;
+  return state;
+}
+
+void ActivationStore::restoreState(const StreamState& state) {
+  auto get = [&](const std::string& key) -> const torch::Tensor& {
+    const auto it = state.find(key);
+    if (it == state.end())
+      throw std::runtime_error("resume state of the activation store has no '" + key + "'");
+    return it->second;
+  };
+  const torch::Tensor flags = get("flags").to(torch::kInt64).contiguous();
+  if (flags.numel() != 4) throw std::runtime_error("resume state: store flags must have 4 values");
+  auto buffer = [&](const std::string& key, bool defined) {
+    const torch::Tensor& t = get(key);
+    if (!defined) return torch::Tensor();
+    if (t.dim() != 2 || t.size(1) != dIn() || t.scalar_type() != torch::kFloat32)
+      throw std::runtime_error("resume state: store buffer '" + key + "' must be float32 [n, " +
+                               std::to_string(dIn()) + "]");
+    return t;
+  };
+  storage_ = buffer("storage", flags[1].item<int64_t>() != 0);
+  loaderData_ = buffer("loader_data", flags[2].item<int64_t>() != 0);
+  loaderOrder_ =
+      flags[3].item<int64_t>() != 0 ? get("loader_order").to(torch::kInt64) : torch::Tensor();
+  loaderPos_ = flags[0].item<int64_t>();
+  if (loaderOrder_.defined() &&
+      (!loaderData_.defined() || loaderOrder_.numel() != loaderData_.size(0)))
+    throw std::runtime_error("resume state: the loader order does not match the loader rows");
+  const torch::Tensor& factor = get("scaling_factor");
+  scalingFactor_.reset();
+  if (factor.numel() == 1) scalingFactor_ = factor.to(torch::kFloat64).item<double>();
+  StreamState sourceState;
+  for (const auto& [name, tensor] : state)
+    if (name.rfind("source.", 0) == 0) sourceState[name.substr(7)] = tensor;
+  source_->restoreState(sourceState);
+}
+
+}  // namespace sae

@@ -41,6 +41,11 @@ class ActivationStore {
   std::optional<double> estimatedNormScalingFactor() const { return scalingFactor_; }
   int64_t dIn() const { return source_->dIn(); }
   const ActivationSource& source() const { return *source_; }
+  // Storage buffer, loader rows, order and position, scaling factor, and the source's own
+  // state under "source.": what the batches still to come depend on (checkpoint resume).
+  StreamState saveState() const;
+  // On a fresh store over a fresh source with the same settings, before any batch.
+  void restoreState(const StreamState& state);
 
  private:
   void refill();

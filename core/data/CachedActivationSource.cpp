@@ -139,3 +139,39 @@ std::string CachedActivationSource::describe() const {
 }
 
 }  // namespace sae
+
+namespace sae {
+
+StreamState CachedActivationSource::saveState() const {
+  StreamState state;
+  state["position"] = torch::tensor(
+      {rowsServed_, static_cast<int64_t>(fileIndex_), current_.defined() ? rowInFile_ : 0},
+      torch::kInt64);
+  return state;
+}
+
+void CachedActivationSource::restoreState(const StreamState& state) {
+  const auto it = state.find("position");
+  if (it == state.end() || it->second.numel() != 3)
+    throw std::runtime_error("resume state of cached activations in " + folder_ +
+                             " needs position [rows served, file index, row in file]");
+  const torch::Tensor p = it->second.to(torch::kInt64).contiguous();
+  const int64_t served = p[0].item<int64_t>(), file = p[1].item<int64_t>(),
+                row = p[2].item<int64_t>();
+  if (file < 0 || file > static_cast<int64_t>(files_.size()) || row < 0 ||
+      (file < static_cast<int64_t>(files_.size()) && row >= fileRows_[size_t(file)]))
+    throw std::runtime_error("resume state: position file " + std::to_string(file) + " row " +
+                             std::to_string(row) + " is outside the cached activations in " +
+                             folder_ + " (" + std::to_string(files_.size()) +
+                             " files); were they changed since the checkpoint?");
+  rowsServed_ = served;
+  fileIndex_ = static_cast<size_t>(file);
+  current_ = torch::Tensor();
+  rowInFile_ = 0;
+  if (row > 0) {
+    current_ = loadFile(fileIndex_);
+    rowInFile_ = row;
+  }
+}
+
+}  // namespace sae

@@ -23,6 +23,8 @@ class CachedActivationSource : public ActivationSource {
   torch::Tensor next(int64_t rows) override;
   bool shufflesBuffers() const override { return false; }
   std::string describe() const override;
+  StreamState saveState() const override;
+  void restoreState(const StreamState& state) override;
   // Total rows over all files (read from headers only).
   int64_t totalRows() const { return totalRows_; }
 

@@ -89,3 +89,42 @@ std::string LanguageModelActivationSource::describe() const {
 }
 
 }  // namespace sae
+
+namespace sae {
+
+StreamState LanguageModelActivationSource::saveState() const {
+  const auto history = tokens_->callHistory();
+  torch::Tensor calls = torch::empty({static_cast<int64_t>(history.size()), 2}, torch::kInt64);
+  auto a = calls.accessor<int64_t, 2>();
+  for (size_t i = 0; i < history.size(); ++i) {
+    a[int64_t(i)][0] = history[i].first;
+    a[int64_t(i)][1] = history[i].second;
+  }
+  StreamState state;
+  state["token_calls"] = calls;
+  state["pending"] = pending_.defined() ? pending_ : torch::empty({0, dIn_}, torch::kFloat32);
+  return state;
+}
+
+void LanguageModelActivationSource::restoreState(const StreamState& state) {
+  const auto calls = state.find("token_calls");
+  const auto pending = state.find("pending");
+  if (calls == state.end() || pending == state.end())
+    throw std::runtime_error(
+        "resume state of a language-model source needs token_calls and pending");
+  const torch::Tensor c = calls->second.to(torch::kInt64).contiguous();
+  if (c.dim() != 2 || c.size(1) != 2)
+    throw std::runtime_error("resume state: token_calls must be [n, 2]");
+  std::vector<std::pair<int64_t, int64_t>> history;
+  auto a = c.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < c.size(0); ++i)
+    history.emplace_back(a[i][0], a[i][1]);
+  tokens_->replayCalls(history);
+  const torch::Tensor& p = pending->second;
+  if (p.dim() != 2 || p.size(1) != dIn_)
+    throw std::runtime_error("resume state: pending activations must be [n, " +
+                             std::to_string(dIn_) + "]");
+  pending_ = p.size(0) > 0 ? p.to(torch::kFloat32).clone() : torch::Tensor();
+}
+
+}  // namespace sae

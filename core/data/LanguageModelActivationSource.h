@@ -27,6 +27,8 @@ class LanguageModelActivationSource : public ActivationSource {
   torch::Tensor next(int64_t rows) override;
   bool shufflesBuffers() const override { return true; }
   std::string describe() const override;
+  StreamState saveState() const override;
+  void restoreState(const StreamState& state) override;
 
   // The activations of given token rows [rows, context] -> [rows * context, d_in].
   torch::Tensor activationsFor(const torch::Tensor& tokens) const;

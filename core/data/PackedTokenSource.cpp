@@ -117,7 +117,23 @@ std::vector<int64_t> PackedTokenSource::nextRows(int64_t rows) {
   // SAELens drops the rest of the document that completed the batch; a stream keeps it.
   if (haveDoc_ && !docIsStream_) haveDoc_ = false;
   rowsServed_ += rows;
+  if (!calls_.empty() && calls_.back().first == rows)
+    ++calls_.back().second;
+  else
+    calls_.emplace_back(rows, 1);
   return out;
+}
+
+void PackedTokenSource::replayCalls(const std::vector<std::pair<int64_t, int64_t>>& history) {
+  if (!calls_.empty())
+    throw std::runtime_error(name_ + ": a resumed token stream must be replayed before use");
+  for (const auto& [rows, calls] : history) {
+    if (rows < 0 || calls < 0)
+      throw std::runtime_error(name_ + ": bad call history in the resume state (" +
+                               std::to_string(rows) + " rows x " + std::to_string(calls) + ")");
+    for (int64_t i = 0; i < calls; ++i)
+      nextRows(rows);
+  }
 }
 
 std::string PackedTokenSource::describe() const {

@@ -28,6 +28,8 @@ class PackedTokenSource : public TokenSource {
   // Throws std::runtime_error naming the dataset when the documents run out.
   std::vector<int64_t> nextRows(int64_t rows) override;
   std::string describe() const override;
+  std::vector<std::pair<int64_t, int64_t>> callHistory() const override { return calls_; }
+  void replayCalls(const std::vector<std::pair<int64_t, int64_t>>& history) override;
   // Documents started so far (SAELens's n_dataset_processed, counting skipped empty ones).
   int64_t documentsRead() const { return documents_; }
 
@@ -57,6 +59,7 @@ class PackedTokenSource : public TokenSource {
   bool readerDone_ = false;
   int64_t documents_ = 0;
   int64_t rowsServed_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> calls_;  // (rows, calls), run-length encoded
 };
 
 }  // namespace sae

@@ -151,3 +151,38 @@ double SyntheticActivationSource::meanMaxCosineSimilarity(const torch::Tensor& d
 }
 
 }  // namespace sae
+
+namespace sae {
+
+StreamState SyntheticActivationSource::saveState() const {
+  StreamState state;
+  // Handles share the generator; mutex() is only offered on a non-const one.
+  for (auto [key, generator] : {std::pair<const char*, at::Generator>{"generator", generator_},
+                                {"noise_generator", noiseGenerator_}}) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    state[key] = generator.get_state();
+  }
+  state["next_fire"] = torch::tensor({nextFire_}, torch::kInt64);
+  return state;
+}
+
+void SyntheticActivationSource::restoreState(const StreamState& state) {
+  for (const char* key : {"generator", "noise_generator", "next_fire"}) {
+    if (state.find(key) == state.end())
+      throw std::runtime_error(std::string("resume state of synthetic activations has no ") + key);
+  }
+  try {
+    {
+      std::lock_guard<std::mutex> lock(generator_.mutex());
+      generator_.set_state(state.at("generator"));
+    }
+    std::lock_guard<std::mutex> lock(noiseGenerator_.mutex());
+    noiseGenerator_.set_state(state.at("noise_generator"));
+  } catch (const c10::Error& e) {
+    throw std::runtime_error("resume state of synthetic activations: bad generator state (" +
+                             std::string(e.what_without_backtrace()) + ")");
+  }
+  nextFire_ = state.at("next_fire").to(torch::kInt64).reshape({-1})[0].item<int64_t>();
+}
+
+}  // namespace sae

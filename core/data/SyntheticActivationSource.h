@@ -23,6 +23,8 @@ class SyntheticActivationSource : public ActivationSource {
   torch::Tensor next(int64_t rows) override;
   bool shufflesBuffers() const override { return true; }
   std::string describe() const override;
+  StreamState saveState() const override;
+  void restoreState(const StreamState& state) override;
   const torch::Tensor& trueFeatures() const { return features_; }  // [n_features, d_in]
   // Mean over true features of the max cosine similarity with any decoder row (W_dec
   // [d_sae, d_in]): 1.0 = every true feature recovered.

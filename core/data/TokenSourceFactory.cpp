@@ -105,7 +105,7 @@ std::vector<std::string> TokenSourceFactory::resolveFiles(const std::string& dat
 }
 
 std::unique_ptr<TokenDocumentReader> TokenSourceFactory::openFiles(
-    const std::vector<std::string>& files, const TokenSourceOptions& options,
+    const std::vector<std::string>& files, const std::string& binTokenDtype,
     const std::string& what) {
   std::vector<std::unique_ptr<TokenDocumentReader>> readers;
   for (const auto& f : files) {
@@ -115,7 +115,7 @@ std::unique_ptr<TokenDocumentReader> TokenSourceFactory::openFiles(
     else if (kind == ".npy")
       readers.push_back(std::make_unique<NpyReader>(f));
     else if (kind == ".bin")
-      readers.push_back(std::make_unique<BinTokenReader>(f, options.binTokenDtype));
+      readers.push_back(std::make_unique<BinTokenReader>(f, binTokenDtype));
     else if (kind == ".jsonl")
       readers.push_back(std::make_unique<JsonlTokenReader>(f));
     else
@@ -128,7 +128,7 @@ std::unique_ptr<TokenDocumentReader> TokenSourceFactory::openFiles(
 std::shared_ptr<TokenSource> TokenSourceFactory::create(const RunConfig& config,
                                                         const TokenSourceOptions& options) {
   const auto files = resolveFiles(config.dataset_path);
-  auto reader = openFiles(files, options, config.dataset_path);
+  auto reader = openFiles(files, config.token_file_dtype, config.dataset_path);
   return std::make_shared<PackedTokenSource>(std::move(reader), config.context_size,
                                              config.prepend_bos, options.bosTokenId,
                                              config.dataset_path);

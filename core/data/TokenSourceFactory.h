@@ -13,12 +13,11 @@
 
 namespace sae {
 
-// Settings RunConfig has no field for (yet).
+// What the token source needs from outside the RunConfig: the tokenizer's, which lives with the
+// model.
 struct TokenSourceOptions {
   // The tokenizer's BOS id: 1 for gelu-1l's NeelNanda/gpt-neox-tokenizer-digits (formats.md §3).
   int64_t bosTokenId = 1;
-  // Token dtype of raw .bin files: "uint16" or "uint32".
-  std::string binTokenDtype = "uint16";
 };
 
 class TokenSourceFactory {
@@ -31,9 +30,10 @@ class TokenSourceFactory {
   // folder with files of the train split (names starting "train" or under a "train" folder),
   // only those are used, as SAELens loads split="train".
   static std::vector<std::string> resolveFiles(const std::string& datasetPath);
-  // Opens `files` (all of one kind) as one document reader.
+  // Opens `files` (all of one kind) as one document reader; raw .bin files hold
+  // `binTokenDtype` ("uint16" or "uint32", RunConfig::token_file_dtype).
   static std::unique_ptr<TokenDocumentReader> openFiles(const std::vector<std::string>& files,
-                                                        const TokenSourceOptions& options,
+                                                        const std::string& binTokenDtype,
                                                         const std::string& what);
 };
 

@@ -3,12 +3,16 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
+
+#include <ATen/CPUGeneratorImpl.h>
 
 #include "config/ConfigError.h"
 #include "data/LanguageModelActivationSource.h"
 #include "data/SyntheticActivationSource.h"
 #include "eval/LanguageModelEvaluator.h"
+#include "formats/Safetensors.h"
 #include "sae/SaeFolder.h"
 #include "train/GradientClipping.h"
 
@@ -90,12 +94,25 @@ torch::Tensor Trainer::logFeatureSparsity() const {
 
 void Trainer::saveSae(const std::string& folder) const {
   if (config_.normalize_sae_decoder) sae_->setDecoderNormToUnitNorm();
-  SaeFolder::save(folder, *sae_, config_, logFeatureSparsity());
+  SaeFolder::save(folder, *sae_, config_, logFeatureSparsity(),
+                  store_->estimatedNormScalingFactor());
 }
 
 void Trainer::emit(const MetricsEvent& event) {
   for (auto* observer : observers_)
     observer->onMetrics(event);
+}
+
+std::string Trainer::divergedMessage(const std::string& what, double value,
+                                     const SaeForward& out) const {
+  std::ostringstream m;
+  m << "training diverged at step " << step_ << ": " << what << " is " << value << " (mse_loss "
+    << out.mse_loss.item<double>() << ", l1_loss " << out.l1_loss.item<double>() << ", lr "
+    << lrScheduler_.lrAt(step_) << ", l1_coefficient " << l1Scheduler_.coefficientAt(step_)
+    << "). The weights were not updated"
+    << (outDir_.empty() ? "" : " and the checkpoints in checkpoints/ are from before it")
+    << "; lower lr or l1_coefficient, or check the activations for NaN/Inf";
+  return m.str();
 }
 
 MetricsEvent Trainer::trainStep() {
@@ -152,10 +169,18 @@ MetricsEvent Trainer::trainStep() {
     nFracActiveTokens_ += batchRows;
   }
 
+  // NaN/Inf guard: stop before a non-finite loss or gradient reaches the weights, so that the
+  // SAE and every checkpoint already written stay usable.
+  const double loss = out.loss.item<double>();
+  if (!std::isfinite(loss)) throw std::runtime_error(divergedMessage("the loss", loss, out));
+
   // 7. optimiser update (SAELens 1.5 order: zero, backward, clip, parallel removal, step)
   optimizer_->zeroGrad();
   out.loss.backward();
-  GradientClipping::clipByTotalNorm(sae_->trainableParameters(), kMaxGradNorm);
+  const double gradNorm =
+      GradientClipping::clipByTotalNorm(sae_->trainableParameters(), kMaxGradNorm);
+  if (!std::isfinite(gradNorm))
+    throw std::runtime_error(divergedMessage("the gradient norm", gradNorm, out));
   if (config_.normalize_sae_decoder) sae_->removeGradientParallelToDecoderDirections();
   optimizer_->step(lr);
 
@@ -209,9 +234,14 @@ MetricsEvent Trainer::trainStep() {
 }
 
 bool Trainer::run() {
-  const auto start = std::chrono::steady_clock::now();
+  runStart_ = std::chrono::steady_clock::now();
+  const auto& start = runStart_;
+  const int64_t tokensAtStart = nTrainingTokens_;  // a resumed run's rate counts its own tokens
   const int64_t totalTokens = config_.totalTrainingTokens();
-  const int64_t totalSteps = config_.totalSteps();
+  // Steps the loop will run: a last partial batch still counts (SAELens's loop runs while
+  // n_training_tokens < total, so the bar can pass training_tokens // train_batch_size).
+  const int64_t totalSteps =
+      (totalTokens + config_.train_batch_size - 1) / config_.train_batch_size;
   for (auto* observer : observers_) {
     for (const auto& line : config_.preambleLines())
       observer->onMessage(line);
@@ -225,7 +255,7 @@ bool Trainer::run() {
     waitWhilePaused();
     if (stopRequested_) break;
     MetricsEvent event = trainStep();
-    event.wall_seconds = seconds(start);
+    event.wall_seconds = wallSecondsBefore_ + seconds(start);
     if (!event.values.empty()) emit(event);
 
     if (!checkpointThresholds_.empty() && nTrainingTokens_ > checkpointThresholds_.front()) {
@@ -240,7 +270,9 @@ bool Trainer::run() {
     progress.tokens_total = totalTokens;
     progress.elapsed_seconds = seconds(start);
     progress.tokens_per_second =
-        progress.elapsed_seconds > 0 ? nTrainingTokens_ / progress.elapsed_seconds : 0.0;
+        progress.elapsed_seconds > 0
+            ? static_cast<double>(nTrainingTokens_ - tokensAtStart) / progress.elapsed_seconds
+            : 0.0;
     progress.mse_loss = lastMse_;
     progress.l1_loss = lastL1_;
     for (auto* observer : observers_)
@@ -255,7 +287,7 @@ bool Trainer::run() {
       for (auto* observer : observers_)
         observer->onFinished(finalDir);
     } else {
-      writeCheckpoint(std::to_string(nTrainingTokens_));
+      writeCheckpoint(std::to_string(nTrainingTokens_), /*stateAsBefore=*/true);
     }
   }
   return finished;
@@ -296,12 +328,120 @@ void Trainer::emitDecoderNorms() {
     observer->onHistogram(histogram);
 }
 
-void Trainer::writeCheckpoint(const std::string& name) {
+void Trainer::writeCheckpoint(const std::string& name, bool stateAsBefore) {
   if (outDir_.empty()) return;
   const std::string folder = (fs::path(outDir_) / "checkpoints" / name).string();
+  StreamState before;
+  if (stateAsBefore) before = captureState();
   saveSae(folder);
+  // Last: the state file's presence marks a checkpoint a run can resume from.
+  const std::string stateFile = (fs::path(folder) / kStateFile).string();
+  if (stateAsBefore)
+    Safetensors::write(stateFile, Safetensors::NamedTensors(before.begin(), before.end()),
+                       {{"format", "sae-workbench training state 1"}});
+  else
+    saveTrainingState(stateFile);
   for (auto* observer : observers_)
     observer->onCheckpoint(folder);
+}
+
+// --- resume state ---------------------------------------------------------------------------
+
+StreamState Trainer::captureState() const {
+  torch::NoGradGuard noGrad;
+  StreamState state;
+  for (const auto& [name, tensor] : sae_->namedTensors())
+    state["sae." + name] = tensor.detach().clone();
+  const auto& m = optimizer_->expAvg();
+  const auto& v = optimizer_->expAvgSq();
+  for (size_t i = 0; i < m.size(); ++i) {
+    state["adam.exp_avg." + std::to_string(i)] = m[i];
+    state["adam.exp_avg_sq." + std::to_string(i)] = v[i];
+  }
+  state["trainer.act_freq_scores"] = actFreqScores_;
+  state["trainer.n_forward_passes_since_fired"] = nForwardPassesSinceFired_;
+  state["trainer.counters"] = torch::tensor({step_, nTrainingTokens_, nFracActiveTokens_,
+                                             int64_t(bDecInitialised_), optimizer_->stepCount()},
+                                            torch::kInt64);
+  state["trainer.wall_seconds"] =
+      torch::tensor({wallSecondsBefore_ + seconds(runStart_)}, torch::kFloat64);
+  for (const auto& [name, tensor] : store_->saveState())
+    state["store." + name] = tensor;
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  state["rng.default_cpu"] = generator.get_state();
+  return state;
+}
+
+void Trainer::saveTrainingState(const std::string& file) const {
+  const StreamState state = captureState();
+  Safetensors::write(file, Safetensors::NamedTensors(state.begin(), state.end()),
+                     {{"format", "sae-workbench training state 1"}});
+}
+
+void Trainer::restoreTrainingState(const std::string& file) {
+  if (step_ != 0) throw std::logic_error("restoreTrainingState on a trainer that has trained");
+  std::map<std::string, std::string> metadata;
+  const auto tensors = Safetensors::read(file, &metadata);
+  if (metadata["format"] != "sae-workbench training state 1")
+    throw std::runtime_error(file + ": not a training state written by this version (format '" +
+                             metadata["format"] + "')");
+  StreamState state(tensors.begin(), tensors.end());
+  auto get = [&](const std::string& key) -> const torch::Tensor& {
+    const auto it = state.find(key);
+    if (it == state.end()) throw std::runtime_error(file + ": no tensor '" + key + "'");
+    return it->second;
+  };
+  auto copyInto = [&](torch::Tensor& target, const std::string& key) {
+    const torch::Tensor& t = get(key);
+    if (t.sizes() != target.sizes() || t.scalar_type() != target.scalar_type())
+      throw std::runtime_error(file + ": '" + key + "' does not match this run's shape or dtype");
+    torch::NoGradGuard noGrad;
+    target.copy_(t);  // in place: the optimiser holds these very tensors
+  };
+  copyInto(sae_->W_enc, "sae.W_enc");
+  copyInto(sae_->b_enc, "sae.b_enc");
+  copyInto(sae_->W_dec, "sae.W_dec");
+  copyInto(sae_->b_dec, "sae.b_dec");
+  if (state.count("sae.scaling_factor")) copyInto(sae_->scaling_factor, "sae.scaling_factor");
+  copyInto(actFreqScores_, "trainer.act_freq_scores");
+  copyInto(nForwardPassesSinceFired_, "trainer.n_forward_passes_since_fired");
+  const torch::Tensor counters = get("trainer.counters").to(torch::kInt64).contiguous();
+  if (counters.numel() != 5) throw std::runtime_error(file + ": trainer.counters must hold 5");
+  const auto* c = counters.data_ptr<int64_t>();
+  std::vector<torch::Tensor> m, v;
+  for (size_t i = 0; i < optimizer_->expAvg().size(); ++i) {
+    m.push_back(get("adam.exp_avg." + std::to_string(i)).clone());
+    v.push_back(get("adam.exp_avg_sq." + std::to_string(i)).clone());
+  }
+  optimizer_->setState(std::move(m), std::move(v), c[4]);
+  StreamState storeState;
+  for (const auto& [name, tensor] : state)
+    if (name.rfind("store.", 0) == 0) storeState[name.substr(6)] = tensor;
+  try {
+    store_->restoreState(storeState);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file + ": " + e.what());
+  }
+  step_ = c[0];
+  nTrainingTokens_ = c[1];
+  nFracActiveTokens_ = c[2];
+  bDecInitialised_ = c[3] != 0;
+  // The x axis "wall seconds" continues from the interrupted run's time.
+  wallSecondsBefore_ =
+      get("trainer.wall_seconds").to(torch::kFloat64).reshape({-1})[0].item<double>();
+  // Thresholds already passed were written by the interrupted run.
+  while (!checkpointThresholds_.empty() && nTrainingTokens_ > checkpointThresholds_.front())
+    checkpointThresholds_.erase(checkpointThresholds_.begin());
+  // Last: nothing above may draw from the generator after it is restored.
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  try {
+    generator.set_state(get("rng.default_cpu"));
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(file + ": bad generator state (" +
+                             std::string(e.what_without_backtrace()) + ")");
+  }
 }
 
 }  // namespace sae

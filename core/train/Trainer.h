@@ -2,6 +2,7 @@
 // SAELens 1.5's train_sae_group_on_language_model for one SAE, step for step (see
 // saelens-semantics.md §5 and docs/semantics.md for the deviations we chose on purpose).
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -45,13 +46,28 @@ class Trainer {
   // Save SAELens's layout (sae_weights.safetensors, cfg.json, sparsity.safetensors) to folder.
   void saveSae(const std::string& folder) const;
 
+  // training_state.safetensors in a checkpoint folder: everything the next step depends on (the
+  // SAE's weights as the step left them, Adam's moments and step, the firing counters, the
+  // store's buffers and data position, torch's default generator). Written to a temporary
+  // name and renamed, after the SAELens files, so its presence marks a complete checkpoint.
+  static constexpr const char* kStateFile = "training_state.safetensors";
+  void saveTrainingState(const std::string& file) const;
+  // On a freshly built trainer with the same config (and store, SAE), before any step: the
+  // run continues exactly where the state was saved. Throws std::runtime_error naming the file
+  // and the tensor when it does not fit.
+  void restoreTrainingState(const std::string& file);
+
   // Builds an SAE as SAELens does: init or from_pretrained_path.
   static std::shared_ptr<Sae> makeSae(const RunConfig& config);
 
  private:
   void initBDec();
   void emit(const MetricsEvent& event);
-  void writeCheckpoint(const std::string& name);
+  // stateAsBefore: the resume state keeps the weights as they were before this checkpoint's
+  // decoder renormalisation, for a stop checkpoint that an uninterrupted run would not write.
+  void writeCheckpoint(const std::string& name, bool stateAsBefore = false);
+  StreamState captureState() const;
+  std::string divergedMessage(const std::string& what, double value, const SaeForward& out) const;
   RunConfig config_;
   std::shared_ptr<ActivationStore> store_;
   std::shared_ptr<Sae> sae_;
@@ -73,6 +89,8 @@ class Trainer {
   std::condition_variable pauseChanged_;
   bool bDecInitialised_ = false;
   double lastMse_ = 0, lastL1_ = 0;  // for the progress line
+  std::chrono::steady_clock::time_point runStart_ = std::chrono::steady_clock::now();
+  double wallSecondsBefore_ = 0;  // wall time of the run before a resume
 };
 
 }  // namespace sae

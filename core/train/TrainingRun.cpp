@@ -1,7 +1,13 @@
 #include "train/TrainingRun.h"
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "config/AtomicFile.h"
 #include "data/ActivationSourceFactory.h"
 #include "data/ActivationStore.h"
 #include "runs/MetricsJsonlSink.h"
@@ -14,9 +20,34 @@ namespace fs = std::filesystem;
 
 namespace sae {
 
+namespace {
+
+// Keeps the lines of metrics.jsonl logged before `step`: a run killed after its last checkpoint
+// logged steps that the resumed run logs again.
+void truncateMetricsBefore(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::ostringstream kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    // A line cut short by the kill is not valid JSON: drop it with the later ones.
+    if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer())
+      break;
+    if (record["step"].get<int64_t>() >= step) break;
+    kept << line << '\n';
+  }
+  in.close();
+  AtomicFile::write(path, kept.str());
+}
+
+}  // namespace
+
 struct TrainingRun::Impl {
   RunConfig config;
   std::string outDir;
+  int64_t resumedFromStep = 0;
   std::unique_ptr<Trainer> trainer;
   std::unique_ptr<MetricsJsonlSink> metrics;
   std::unique_ptr<TensorBoardEventSink> events;
@@ -24,8 +55,10 @@ struct TrainingRun::Impl {
 };
 
 TrainingRun::TrainingRun(const RunConfig& config, const std::string& outDir,
-                         const std::function<void(const std::string&)>& log)
+                         const std::function<void(const std::string&)>& log,
+                         const std::string& resumeFrom)
     : impl_(std::make_unique<Impl>()) {
+  const bool resuming = !resumeFrom.empty();
   impl_->config = config;
   impl_->outDir = outDir;
   TorchSettings::setThreads(config.effectiveNumThreads());
@@ -36,13 +69,24 @@ TrainingRun::TrainingRun(const RunConfig& config, const std::string& outDir,
   auto store =
       std::make_shared<ActivationStore>(source, ActivationStoreOptions::fromConfig(config));
   auto sae = Trainer::makeSae(config);
+  impl_->trainer = std::make_unique<Trainer>(config, store, sae, outDir);
+  if (resuming) {
+    impl_->trainer->restoreTrainingState((fs::path(resumeFrom) / Trainer::kStateFile).string());
+    impl_->resumedFromStep = impl_->trainer->step();
+    if (log)
+      log("Resuming " + outDir + " at step " + std::to_string(impl_->resumedFromStep) + " (" +
+          std::to_string(impl_->trainer->nTrainingTokens()) + " tokens) from " + resumeFrom);
+  }
   if (!outDir.empty()) {
     fs::create_directories(outDir);
-    config.saveFile((fs::path(outDir) / "config.json").string());
-    impl_->metrics =
-        std::make_unique<MetricsJsonlSink>((fs::path(outDir) / "metrics.jsonl").string());
+    const std::string metricsPath = (fs::path(outDir) / "metrics.jsonl").string();
+    if (resuming) {
+      truncateMetricsBefore(metricsPath, impl_->resumedFromStep);
+    } else {
+      config.saveFile((fs::path(outDir) / "config.json").string());
+    }
+    impl_->metrics = std::make_unique<MetricsJsonlSink>(metricsPath, /*append=*/resuming);
   }
-  impl_->trainer = std::make_unique<Trainer>(config, store, sae, outDir);
   if (impl_->metrics) impl_->trainer->addObserver(impl_->metrics.get());
   if (!outDir.empty()) {
     // events.out.tfevents.<time>.<host> next to metrics.jsonl: the same scalars, plus the
@@ -51,8 +95,10 @@ TrainingRun::TrainingRun(const RunConfig& config, const std::string& outDir,
     impl_->trainer->addObserver(impl_->events.get());
     // Last, once everything that can reject the inputs has run: run.json says "running" only
     // for a run that really starts. Its onFinished marks the run finished after final/ is saved.
-    impl_->manifest =
-        std::make_unique<RunManifest>(outDir, config.totalTrainingTokens(), config.totalSteps());
+    RunManifest::Options manifestOptions;
+    manifestOptions.resume = resuming;
+    impl_->manifest = std::make_unique<RunManifest>(outDir, config.totalTrainingTokens(),
+                                                    config.totalSteps(), manifestOptions);
     impl_->trainer->addObserver(impl_->manifest.get());
   }
 }
@@ -103,6 +149,47 @@ int64_t TrainingRun::step() const {
 
 int64_t TrainingRun::totalSteps() const {
   return impl_->config.totalSteps();
+}
+
+int64_t TrainingRun::resumedFromStep() const {
+  return impl_->resumedFromStep;
+}
+
+std::string TrainingRun::latestCheckpoint(const std::string& runDir) {
+  const fs::path folder = fs::path(runDir) / "checkpoints";
+  std::string best;
+  int64_t bestTokens = -1;
+  std::error_code ec;
+  if (fs::is_directory(folder, ec)) {
+    for (const auto& entry : fs::directory_iterator(folder, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (!fs::exists(entry.path() / Trainer::kStateFile)) continue;  // cut short by a kill
+      const int64_t tokens = std::stoll(name);
+      if (tokens > bestTokens) {
+        bestTokens = tokens;
+        best = entry.path().string();
+      }
+    }
+  }
+  if (best.empty())
+    throw std::runtime_error(runDir + " has no checkpoint to resume from: checkpoints/<tokens>/" +
+                             Trainer::kStateFile +
+                             " is written at each of the config's n_checkpoints and when a run "
+                             "is stopped; start the run again instead");
+  return best;
+}
+
+std::unique_ptr<TrainingRun> TrainingRun::resume(
+    const std::string& runDir, const std::function<void(const std::string&)>& log) {
+  const fs::path configPath = fs::path(runDir) / "config.json";
+  if (!fs::exists(configPath))
+    throw std::runtime_error(runDir + " is not a run folder: it has no config.json");
+  if (fs::exists(fs::path(runDir) / "final" / "sae_weights.safetensors"))
+    throw std::runtime_error(runDir + " has finished (final/ is written): nothing to resume");
+  const std::string checkpoint = latestCheckpoint(runDir);
+  const RunConfig config = RunConfig::loadFile(configPath.string());
+  return std::make_unique<TrainingRun>(config, runDir, log, checkpoint);
 }
 
 int64_t TrainingRun::tokensDone() const {

@@ -1,5 +1,6 @@
 // The headless trainer as a user runs it: exit codes, messages, the preamble, and a real short
 // run that leaves an SAE on disk.
+#include <QDir>
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -148,6 +149,73 @@ class SaeTrainCliTest : public QObject {
     const QStringList saved = checkpoints.entryList(QDir::Dirs | QDir::NoDotAndDotDot);
     QCOMPARE(saved.size(), 1);
     QVERIFY(QFile::exists(checkpoints.filePath(saved[0]) + "/sae_weights.safetensors"));
+  }
+
+  // A run killed with SIGKILL (no chance to save anything) continues from its last complete
+  // checkpoint and ends with the same bytes in final/ as a run that was never killed.
+  void killedRunResumesToTheSameWeights() {
+    QTemporaryDir dir;
+    const QString killed = dir.filePath("killed"), whole = dir.filePath("whole");
+    // Tiny steps (a few milliseconds), 4000 of them, a checkpoint every 200.
+    QStringList settings = {"--preset", "synthetic-demo"};
+    for (const char* kv :
+         {"d_in=16", "expansion_factor=2", "train_batch_size=64", "context_size=16",
+          "store_batch_size=2", "n_batches_in_buffer=4", "synthetic_n_features=32",
+          "training_tokens=256000", "n_checkpoints=20", "wandb_log_frequency=50",
+          "lr_decay_steps=0", "l1_warm_up_steps=10", "feature_sampling_window=100",
+          "dead_feature_window=100", "num_threads=1"})
+      settings << "--set" << kv;
+    QProcess process;
+    process.start(kTrainer, settings + QStringList{"--out", killed});
+    QVERIFY(process.waitForStarted());
+    // Kill once two checkpoints are complete (the state file is written last).
+    auto completeCheckpoints = [&] {
+      int n = 0;
+      for (const QString& name :
+           QDir(killed + "/checkpoints").entryList(QDir::Dirs | QDir::NoDotAndDotDot))
+        n += QFile::exists(killed + "/checkpoints/" + name + "/training_state.safetensors");
+      return n;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(completeCheckpoints() >= 2 || process.state() == QProcess::NotRunning,
+                             120000);
+    QVERIFY2(process.state() == QProcess::Running,
+             qPrintable("the run ended before it could be killed: " +
+                        QString::fromUtf8(process.readAllStandardError())));
+    ::kill(static_cast<pid_t>(process.processId()), SIGKILL);
+    QVERIFY(process.waitForFinished(60000));
+    QVERIFY(!QFile::exists(killed + "/final/sae_weights.safetensors"));
+
+    const Result resumed = runTrainer({"--resume", killed});
+    QVERIFY2(resumed.exitCode == 0, qPrintable(resumed.err));
+    QVERIFY(resumed.out.contains("Resuming " + killed + " at step "));
+    const Result uninterrupted = runTrainer(settings + QStringList{"--out", whole});
+    QVERIFY2(uninterrupted.exitCode == 0, qPrintable(uninterrupted.err));
+
+    for (const QString file : {"final/sae_weights.safetensors", "final/sparsity.safetensors"}) {
+      QFile a(whole + "/" + file), b(killed + "/" + file);
+      QVERIFY(a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly));
+      QVERIFY2(a.readAll() == b.readAll(), qPrintable(file + " differs"));
+    }
+    // Same logged steps, none twice: the killed run's lines after its checkpoint were dropped.
+    auto steps = [](const QString& path) {
+      QFile f(path);
+      QStringList out;
+      if (!f.open(QIODevice::ReadOnly)) return out;
+      for (const QByteArray& line : f.readAll().trimmed().split('\n'))
+        out << QString(line.left(line.indexOf(',')));
+      return out;
+    };
+    QCOMPARE(steps(killed + "/metrics.jsonl"), steps(whole + "/metrics.jsonl"));
+  }
+
+  void resumeOfAFolderWithoutCheckpointsExits2() {
+    QTemporaryDir dir;
+    const Result r = runTrainer({"--resume", dir.path()});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("is not a run folder: it has no config.json"), qPrintable(r.err));
+    const Result mixed = runTrainer({"--resume", dir.path(), "--preset", "demo"});
+    QCOMPARE(mixed.exitCode, 2);
+    QVERIFY2(mixed.err.contains("--resume RUN_DIR takes no other options"), qPrintable(mixed.err));
   }
 };
 

@@ -53,6 +53,7 @@ json nonDefaultObject() {
       {"context_size", 64},
       {"is_dataset_tokenized", false},
       {"prepend_bos", false},
+      {"token_file_dtype", "uint32"},
       {"training_tokens", 4096000},
       {"train_batch_size", 2048},
       {"finetuning_tokens", 20480},
@@ -155,7 +156,7 @@ class TestConfigJson : public QObject {
          it != std::sregex_iterator(); ++it) {
       members.insert((*it)[1]);
     }
-    QCOMPARE(members.size(), size_t(82));
+    QCOMPARE(members.size(), size_t(83));
     std::set<std::string> names;
     for (const auto& field : ConfigSchema::fields()) {
       QVERIFY2(names.insert(field.name).second, ("duplicate field " + field.name).c_str());

@@ -3,6 +3,7 @@
 // that uses a real torch DataLoader) under torch.manual_seed(7).
 #include <QtTest>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -35,6 +36,12 @@ class TensorSource : public sae::ActivationSource {
   }
   bool shufflesBuffers() const override { return shuffles_; }
   std::string describe() const override { return "test rows"; }
+  sae::StreamState saveState() const override {
+    return {{"position", torch::tensor({position_}, torch::kInt64)}};
+  }
+  void restoreState(const sae::StreamState& state) override {
+    position_ = state.at("position").item<int64_t>();
+  }
   int64_t position() const { return position_; }
   int calls() const { return calls_; }
 
@@ -82,6 +89,48 @@ class TestActivationStore : public QObject {
  private Q_SLOTS:
   void initTestCase() {
     torch::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
+  }
+
+  // A store rebuilt from saveState() (plus torch's generator, which the trainer saves) serves the
+  // same batches as the original from there on: mid loader pass, with normalisation.
+  void savedStateServesTheSameBatches() {
+    torch::manual_seed(3);
+    const torch::Tensor rows = torch::randn({2000, 4});
+    auto source = std::make_shared<TensorSource>(rows, true);
+    ActivationStore store(source, storeOptions(4, 2, 5, 6, true));  // 20 rows: 4 batches a pass
+    for (int i = 0; i < 7; ++i)
+      store.nextBatch();
+    const sae::StreamState state = store.saveState();
+    const torch::Tensor generator = at::detail::getDefaultCPUGenerator().get_state();
+    QVERIFY(state.count("source.position"));
+    const int64_t savedPosition = source->position();
+
+    std::vector<torch::Tensor> want;
+    for (int i = 0; i < 15; ++i)
+      want.push_back(store.nextBatch());
+
+    torch::manual_seed(99);  // a fresh process draws differently until the state is restored
+    auto freshSource = std::make_shared<TensorSource>(rows, true);
+    ActivationStore fresh(freshSource, storeOptions(4, 2, 5, 6, true));
+    fresh.restoreState(state);
+    at::Generator g = at::detail::getDefaultCPUGenerator();
+    g.set_state(generator);
+    QCOMPARE(freshSource->position(), savedPosition);
+    QCOMPARE(*fresh.estimatedNormScalingFactor(), *store.estimatedNormScalingFactor());
+    for (int i = 0; i < 15; ++i)
+      QVERIFY2(torch::equal(fresh.nextBatch(), want[size_t(i)]),
+               qPrintable(QString("batch %1 after the restore differs").arg(i)));
+
+    sae::StreamState broken = state;
+    broken.erase("flags");
+    ActivationStore other(std::make_shared<TensorSource>(rows, true),
+                          storeOptions(4, 2, 5, 6, true));
+    try {
+      other.restoreState(broken);
+      QFAIL("a state without flags was accepted");
+    } catch (const std::runtime_error& e) {
+      QVERIFY(std::string(e.what()).find("has no 'flags'") != std::string::npos);
+    }
   }
 
   void getBufferRowCount() {

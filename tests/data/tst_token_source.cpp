@@ -82,7 +82,6 @@ class TstTokenSource : public QObject {
       const bool prepend = c["prepend_bos"].get<bool>();
       sae::TokenSourceOptions options;
       options.bosTokenId = bos;
-      options.binTokenDtype = "uint16";
       auto tokens = TokenSourceFactory::create(configFor(sourcePath(source), C, prepend), options);
       QCOMPARE(tokens->contextSize(), C);
       std::vector<int64_t> got;
@@ -104,6 +103,25 @@ class TstTokenSource : public QObject {
                   ": got " + std::to_string(got[i]) + ", want " + std::to_string(want[i]))
                      .c_str());
     }
+  }
+
+  // token_file_dtype is the only thing that says how wide a raw .bin token is.
+  void binDtypeComesFromTheConfig() {
+    const auto expected = saetest::loadFixture("tokens/files/expected.json");
+    const auto& docs = expected["files"]["stream_u32.bin"]["docs"][0];
+    const int64_t C = 50;
+    RunConfig config = configFor(kTokens + "files/stream_u32.bin", C, false);
+    config.token_file_dtype = "uint32";
+    const auto rows = TokenSourceFactory::create(config)->nextRows(2);
+    QCOMPARE(int64_t(rows.size()), 2 * C);
+    for (int64_t i = 0; i < 2 * C; ++i)
+      QCOMPARE(rows[size_t(i)], docs[size_t(i)].get<int64_t>());
+
+    // Read as uint16, the same bytes are the little-endian halves of each uint32.
+    config.token_file_dtype = "uint16";
+    const auto halves = TokenSourceFactory::create(config)->nextRows(1);
+    QCOMPARE(halves[0], docs[0].get<int64_t>() & 0xFFFF);
+    QCOMPARE(halves[1], docs[0].get<int64_t>() >> 16);
   }
 
   void folderOfShardsInNameOrder() {

@@ -44,6 +44,11 @@ class RepeatingTokens : public sae::TokenSource {
     return out;
   }
   std::string describe() const override { return "test rows"; }
+  std::vector<std::pair<int64_t, int64_t>> callHistory() const override { return {{next_, 1}}; }
+  void replayCalls(const std::vector<std::pair<int64_t, int64_t>>& history) override {
+    for (const auto& [rows, calls] : history)
+      next_ += rows * calls;
+  }
 
  private:
   torch::Tensor rows_;

@@ -121,6 +121,36 @@ class TrainingSessionTest : public QObject {
     QVERIFY(recorder.histograms >= 2);  // decoder norms at init and at the end
   }
 
+  // Stop, then Continue: the run picks up at its checkpoint and finishes, and its metrics.jsonl
+  // holds every logged step once, in order.
+  void stoppedRunContinuesToTheEnd() {
+    QTemporaryDir dir;
+    const sae::RunConfig config = tinyConfig(64 * 400);
+    const QString runDir = dir.filePath("run");
+    TrainingSession session;
+    Recorder recorder;
+    connect(&session, &TrainingSession::batchReady, this,
+            [&recorder](const TrainingBatch& b) { recorder.add(b); });
+    QVERIFY(session.start(config, runDir));
+    QTRY_VERIFY_WITH_TIMEOUT(recorder.lastStep >= 20, 30000);
+    session.stop();
+    QTRY_COMPARE_WITH_TIMEOUT(session.state(), TrainingSession::State::Stopped, 30000);
+    const int64_t stoppedAt = recorder.lastStep;
+    QVERIFY(stoppedAt < 400);
+
+    QVERIFY(session.resumeRun(config, runDir));
+    QTRY_COMPARE_WITH_TIMEOUT(session.state(), TrainingSession::State::Finished, 60000);
+    QVERIFY(recorder.messages.join('\n').contains(
+        QString("at step %1 (%2 tokens)").arg(stoppedAt).arg(stoppedAt * 64)));
+    QCOMPARE(recorder.lastStep, int64_t(400));
+    QVERIFY(QFile::exists(runDir + "/final/sae_weights.safetensors"));
+    const QStringList lines = jsonlLines(runDir + "/metrics.jsonl");
+    QCOMPARE(lines.size(), 400 / 5);
+    for (int i = 0; i < lines.size(); ++i)
+      QCOMPARE(nlohmann::json::parse(lines[i].toStdString())["step"].get<int64_t>(),
+               int64_t(5 * i + 4));
+  }
+
   void finishedRunWritesFinal() {
     QTemporaryDir dir;
     const sae::RunConfig config = tinyConfig(64 * 40);
