@@ -15,6 +15,8 @@ packages=(
   nlohmann-json3-dev libsnappy-dev libzstd-dev zlib1g-dev
   # GUI tests and screenshots without a display
   xvfb xauth
+  # checks of the .desktop file and the AppStream metainfo (CTest, packaging/build-deb.sh)
+  desktop-file-utils appstream
   # reference scripts for golden values (run with Debian's /usr/bin/python3)
   python3 python3-torch python3-numpy
 )
