@@ -1,12 +1,18 @@
 // sae-workbench: the desktop workbench, or with --headless the same training and plots without a
 // window. See WorkbenchArguments::usage() for the command line.
 #include <QApplication>
+#include <QDir>
+#include <QThread>
 #include <QTimer>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <numeric>
 
 #include "ConfigForm.h"
+#include "FeatureBrowser.h"
+#include "FeatureTableModel.h"
 #include "HeadlessRunner.h"
 #include "LatencyProbe.h"
 #include "MainWindow.h"
@@ -14,8 +20,10 @@
 #include "ScreenshotTaker.h"
 #include "TrainingSession.h"
 #include "WorkbenchArguments.h"
+#include "analysis/FeatureBrowserData.h"
 #include "config/ConfigError.h"
 #include "config/PresetLibrary.h"
+#include "train/TorchSettings.h"
 
 namespace {
 
@@ -35,6 +43,92 @@ bool isBuiltIn(const QString& name) {
   return false;
 }
 
+sae::FeatureBrowserOptions featureOptions(const WorkbenchArguments& args) {
+  sae::FeatureBrowserOptions options;
+  if (args.featureTokens > 0) options.tokens = args.featureTokens;
+  return options;
+}
+
+// A context on one line: its text with whitespace visible and the firing token in [brackets].
+std::string contextLine(const sae::FeatureBrowserData& data, const sae::FeatureContext& c) {
+  QString line;
+  for (size_t i = 0; i < c.tokens.size(); ++i) {
+    const QString token = FeatureTableModel::visibleText(data.tokenText(c.tokens[i]));
+    line += static_cast<int>(i) == c.firingIndex ? "[" + token + "]" : token;
+  }
+  return line.toStdString();
+}
+
+// `--features RUN_DIR --headless`: computes RUN_DIR/features.json and prints a short summary.
+int runFeaturesHeadless(const WorkbenchArguments& args) {
+  const std::string runDir = QDir::cleanPath(args.featuresRunDir).toStdString();
+  try {
+    int64_t lastPercent = -10;
+    const auto data = sae::FeatureBrowserData::compute(
+        runDir, featureOptions(args),
+        [&lastPercent](int64_t done, int64_t total, const std::string& message) {
+          if (total == 0 && !message.empty()) std::printf("%s\n", message.c_str());
+          const int64_t percent = total > 0 ? done * 100 / total : -1;
+          if (total > 0 && percent >= lastPercent + 10) {
+            lastPercent = percent;
+            std::printf("scanned %lld / %lld tokens\n", static_cast<long long>(done),
+                        static_cast<long long>(total));
+          }
+          std::fflush(stdout);
+          return true;
+        });
+    const std::string path = sae::FeatureBrowserData::cachePath(runDir);
+    data.save(path);
+    const int64_t features = static_cast<int64_t>(data.features.size());
+    const int64_t dead = std::count_if(data.features.begin(), data.features.end(),
+                                       [](const auto& r) { return r.firingCount == 0; });
+    std::printf("Wrote %s\n", path.c_str());
+    std::printf("SAE %s: %lld features on %s, %lld tokens scanned, %lld never fire\n",
+                data.weightsFile.c_str(), static_cast<long long>(features), data.hookPoint.c_str(),
+                static_cast<long long>(data.tokensScanned), static_cast<long long>(dead));
+    if (!data.scanNote.empty()) std::printf("Note: %s\n", data.scanNote.c_str());
+    if (!data.logitNote.empty()) std::printf("Note: %s\n", data.logitNote.c_str());
+    // The five features with the largest activations and their strongest context.
+    std::vector<int64_t> order(static_cast<size_t>(features));
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&data](int64_t a, int64_t b) {
+      return data.features[static_cast<size_t>(a)].maxActivation >
+             data.features[static_cast<size_t>(b)].maxActivation;
+    });
+    for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i) {
+      const auto& r = data.features[static_cast<size_t>(order[i])];
+      if (r.contexts.empty()) break;
+      std::printf("feature %lld: density %.3g, max %.4g: %s\n", static_cast<long long>(r.index),
+                  r.density, r.maxActivation, contextLine(data, r.contexts.front()).c_str());
+    }
+    return 0;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sae-workbench: %s\n", error.what());
+    return 1;
+  }
+}
+
+// `--features RUN_DIR`: the feature browser as the only window.
+int runFeatureBrowser(QApplication& app, const WorkbenchArguments& args) {
+  FeatureBrowser browser(args.featuresRunDir);
+  browser.show();
+  if (!args.screenshotDir.isEmpty()) {
+    QObject::connect(&browser, &FeatureBrowser::finished, &browser, [&browser, &args](bool) {
+      // Let the histogram's queued replot land first.
+      QTimer::singleShot(500, &browser, [&browser, &args] {
+        QDir().mkpath(args.screenshotDir);
+        const QString path = QDir(args.screenshotDir).filePath("feature-browser.png");
+        const bool ok = browser.grab().save(path);
+        std::printf(ok ? "Screenshot: %s\n" : "could not write %s\n", qPrintable(path));
+        std::fflush(stdout);
+        QApplication::exit(ok ? 0 : 1);
+      });
+    });
+  }
+  browser.start(featureOptions(args));
+  return app.exec();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,6 +139,8 @@ int main(int argc, char** argv) {
   }
   QApplication app(argc, argv);
   QApplication::setApplicationName("sae-workbench");
+  // Lets Wayland shells match the window to the installed .desktop file and its icon.
+  QGuiApplication::setDesktopFileName("io.github.sae_workbench.SaeWorkbench");
   QApplication::setApplicationDisplayName("SAE Workbench");
 
   WorkbenchArguments args;
@@ -56,10 +152,15 @@ int main(int argc, char** argv) {
       return 0;
     }
     // Loading here reports a bad preset, file or --set before any window opens.
-    config = args.loadConfig();
+    if (args.featuresRunDir.isEmpty()) config = args.loadConfig();
   } catch (const std::exception& error) {
     std::fprintf(stderr, "sae-workbench: %s\n", error.what());
     return kExitBadInput;
+  }
+  if (!args.featuresRunDir.isEmpty()) {
+    // No training runs in this process: the scan may use every core.
+    sae::TorchSettings::setThreads(std::max(1, QThread::idealThreadCount()));
+    return args.headless ? runFeaturesHeadless(args) : runFeatureBrowser(app, args);
   }
   const QString runsFolder =
       args.outDir.isEmpty() ? TrainingSession::defaultRunsFolder() : args.outDir;

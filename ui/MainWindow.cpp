@@ -3,7 +3,9 @@
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDateTime>
+#include <QDir>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QInputDialog>
@@ -21,9 +23,12 @@
 
 #include "ConfigForm.h"
 #include "DerivedValuesPanel.h"
+#include "FeatureBrowser.h"
 #include "PlotDashboard.h"
 #include "WorkbenchArguments.h"
+#include "analysis/MetricsJsonlReader.h"
 #include "config/PresetLibrary.h"
+#include "train/TrainingRun.h"
 
 namespace {
 
@@ -114,9 +119,14 @@ void MainWindow::buildUi() {
   presetLayout->addStretch(1);
   auto* overlayButton =
       toolButton("Overlay run...", "draw an earlier run's curves beside this one", "overlayButton");
+  auto* featuresButton = toolButton(
+      "Features...",
+      "browse a trained run's features: density, top contexts, activation histogram, logit effects",
+      "featuresButton");
   auto* exportPlotsButton =
       toolButton("Export plots...", "PNG, SVG, PDF and CSV of every plot", "exportPlotsButton");
   presetLayout->addWidget(overlayButton);
+  presetLayout->addWidget(featuresButton);
   presetLayout->addWidget(exportPlotsButton);
 
   // Left: the form, its validity line and the derived values.
@@ -140,6 +150,10 @@ void MainWindow::buildUi() {
   startButton_ = toolButton("Start", "train the form's config", "startButton");
   pauseButton_ = toolButton("Pause", "pause between steps", "pauseButton");
   stopButton_ = toolButton("Stop", "finish the step, save a checkpoint and stop", "stopButton");
+  continueButton_ = toolButton("Continue run...",
+                               "continue a stopped or killed run from its latest checkpoint, "
+                               "exactly as if it had not stopped",
+                               "continueRunButton");
   progress_ = new QProgressBar;
   progress_->setObjectName("trainingProgress");
   progress_->setRange(0, 1000);
@@ -156,6 +170,7 @@ void MainWindow::buildUi() {
   controlsLayout->addWidget(startButton_);
   controlsLayout->addWidget(pauseButton_);
   controlsLayout->addWidget(stopButton_);
+  controlsLayout->addWidget(continueButton_);
   controlsLayout->addWidget(progress_, 1);
   controlsLayout->addWidget(progressText_);
   controlsLayout->addWidget(stateLabel_);
@@ -202,6 +217,7 @@ void MainWindow::buildUi() {
   connect(importButton, &QPushButton::clicked, this, &MainWindow::importPreset);
   connect(exportButton, &QPushButton::clicked, this, &MainWindow::exportPreset);
   connect(overlayButton, &QPushButton::clicked, this, &MainWindow::overlayRun);
+  connect(featuresButton, &QPushButton::clicked, this, &MainWindow::openFeatureBrowser);
   connect(exportPlotsButton, &QPushButton::clicked, this, &MainWindow::exportPlots);
   connect(startButton_, &QPushButton::clicked, this, [this] { startTraining(); });
   connect(pauseButton_, &QPushButton::clicked, this, [this] {
@@ -212,6 +228,11 @@ void MainWindow::buildUi() {
     }
   });
   connect(stopButton_, &QPushButton::clicked, session_, &TrainingSession::stop);
+  connect(continueButton_, &QPushButton::clicked, this, [this] {
+    const QString dir =
+        QFileDialog::getExistingDirectory(this, "Continue a run folder", runsFolder_);
+    if (!dir.isEmpty()) continueRun(dir);
+  });
   connect(form_, &ConfigForm::edited, this, &MainWindow::onFormEdited);
   connect(form_, &ConfigForm::validityChanged, this, &MainWindow::onFormValidity);
   onFormValidity(form_->isValid());
@@ -293,6 +314,7 @@ void MainWindow::updateButtons() {
   const bool active = session_->isActive();
   const bool userPreset = !presetName_.isEmpty() && !presetBuiltIn_;
   startButton_->setEnabled(!active && form_->isValid());
+  continueButton_->setEnabled(!active);
   pauseButton_->setEnabled(session_->state() == TrainingSession::State::Running ||
                            session_->state() == TrainingSession::State::Paused);
   pauseButton_->setText(session_->state() == TrainingSession::State::Paused ? "Resume" : "Pause");
@@ -486,6 +508,24 @@ void MainWindow::overlayRun() {
   }
 }
 
+void MainWindow::openFeatureBrowser() {
+  // The current session's run once it has an SAE to show, else the runs folder.
+  const QString current = session_->runDir();
+  const QString start =
+      !current.isEmpty() && QFileInfo::exists(current + "/final/sae_weights.safetensors")
+          ? current
+          : runsFolder_;
+  const QString dir =
+      QFileDialog::getExistingDirectory(this, "Browse the features of a run", start);
+  if (dir.isEmpty()) return;
+  auto* browser = new FeatureBrowser(dir, this);
+  browser->setWindowFlag(Qt::Window);
+  browser->setAttribute(Qt::WA_DeleteOnClose);
+  browser->show();
+  browser->start();
+  appendLog("Feature browser: " + dir);
+}
+
 void MainWindow::exportPlots() {
   const QString start = session_->runDir().isEmpty() ? runsFolder_ : session_->runDir() + "/plots";
   const QString dir = QFileDialog::getExistingDirectory(this, "Export every plot into", start);
@@ -512,6 +552,43 @@ bool MainWindow::startTraining() {
                 .arg(presetName_.isEmpty() ? QString("the unsaved config") : presetName_,
                      QDateTime::currentDateTime().toString(Qt::ISODate)));
   if (!session_->start(config, runDir)) return false;
+  updateButtons();
+  return true;
+}
+
+bool MainWindow::continueRun(const QString& runDir) {
+  if (session_->isActive()) return false;
+  sae::RunConfig config;
+  std::string checkpoint;
+  try {
+    config = sae::RunConfig::loadFile(QDir(runDir).filePath("config.json").toStdString());
+    checkpoint = sae::TrainingRun::latestCheckpoint(runDir.toStdString());
+  } catch (const std::exception& error) {
+    QMessageBox::warning(
+        this, "Continue run",
+        "Cannot continue " + runDir + ":\n" + QString::fromStdString(error.what()));
+    return false;
+  }
+  if (!confirmDiscard("continuing a run")) return false;
+  showConfig(config, runDir);
+  dashboard_->clearRun();
+  dashboard_->setSchedulePreview(config);
+  log_->clear();
+  // The curves up to the checkpoint: a killed run may have logged later steps, which the
+  // continued run logs again (checkpoint folders are named by tokens trained).
+  const int64_t checkpointTokens =
+      std::stoll(QFileInfo(QString::fromStdString(checkpoint)).fileName().toStdString());
+  try {
+    for (const auto& event :
+         sae::MetricsJsonlReader::read(QDir(runDir).filePath("metrics.jsonl").toStdString()))
+      if (event.n_training_tokens <= checkpointTokens) dashboard_->addMetrics(event);
+  } catch (const std::exception& error) {
+    appendLog(QString("Earlier metrics not shown: ") + error.what());
+  }
+  appendLog(QString("Continuing %1 from %2 at %3")
+                .arg(runDir, QString::fromStdString(checkpoint),
+                     QDateTime::currentDateTime().toString(Qt::ISODate)));
+  if (!session_->resumeRun(config, runDir)) return false;
   updateButtons();
   return true;
 }

@@ -41,6 +41,10 @@ class MainWindow : public QMainWindow {
   void showConfig(const sae::RunConfig& config, const QString& origin);
   // Starts training the form's config; false when the form is invalid or a run is active.
   bool startTraining();
+  // Continues the stopped or killed run folder runDir from its latest checkpoint: shows its
+  // config and the curves logged up to that checkpoint, then trains on. False (with a dialog
+  // saying why) when the folder cannot be resumed or a run is active.
+  bool continueRun(const QString& runDir);
 
   ConfigForm* form() const { return form_; }
   TrainingSession* session() const { return session_; }
@@ -74,6 +78,8 @@ class MainWindow : public QMainWindow {
   void importPreset();
   void exportPreset();
   void overlayRun();
+  // Asks for a run folder and opens its feature browser in a window of its own.
+  void openFeatureBrowser();
   void exportPlots();
   void onBatch(const TrainingBatch& batch);
   void onSessionState(TrainingSession::State state);
@@ -90,6 +96,7 @@ class MainWindow : public QMainWindow {
   PlotDashboard* dashboard_ = nullptr;
   QComboBox* presets_ = nullptr;
   QPushButton* startButton_ = nullptr;
+  QPushButton* continueButton_ = nullptr;
   QPushButton* pauseButton_ = nullptr;
   QPushButton* stopButton_ = nullptr;
   QPushButton* saveButton_ = nullptr;

@@ -1,6 +1,7 @@
 #include "WorkbenchArguments.h"
 
 #include "PresetStore.h"
+#include "analysis/FeatureBrowserData.h"
 #include "config/ConfigError.h"
 #include "config/PresetLibrary.h"
 
@@ -32,6 +33,16 @@ WorkbenchArguments WorkbenchArguments::parse(const QStringList& arguments) {
       args.start = true;
     } else if (a == "--headless") {
       args.headless = true;
+    } else if (a == "--features") {
+      args.featuresRunDir = value(i, a);
+    } else if (a == "--feature-tokens") {
+      bool ok = false;
+      const QString text = value(i, a);
+      args.featureTokens = text.toLongLong(&ok);
+      if (!ok || args.featureTokens < 1) {
+        throw sae::ConfigError("--feature-tokens needs a positive number of tokens, got '" +
+                               text.toStdString() + "'");
+      }
     } else if (a == "--measure-latency") {
       args.measureLatency = true;
     } else if (a == "--screenshot-dir") {
@@ -54,12 +65,22 @@ WorkbenchArguments WorkbenchArguments::parse(const QStringList& arguments) {
   if (!args.preset.isEmpty() && !args.configPath.isEmpty()) {
     throw sae::ConfigError("give either --config or --preset, not both");
   }
+  if (!args.featuresRunDir.isEmpty() &&
+      (args.hasConfig() || !args.overrides.isEmpty() || args.start || args.measureLatency)) {
+    throw sae::ConfigError(
+        "--features opens a trained run; it takes no --preset, --config, --set, --start or "
+        "--measure-latency");
+  }
+  if (args.featureTokens > 0 && args.featuresRunDir.isEmpty()) {
+    throw sae::ConfigError("--feature-tokens goes with --features RUN_DIR");
+  }
   return args;
 }
 
 QString WorkbenchArguments::usage() {
   return "usage: sae-workbench [--preset NAME | --config FILE] [--set key=value]... [--start]\n"
          "                     [--out DIR] [--headless]\n"
+         "       sae-workbench --features RUN_DIR [--feature-tokens N] [--headless]\n"
          "\n"
          "Opens the SAE Workbench window with the config of a preset (built-in or your own) or a\n"
          "config file; --set key=value overrides one field (value parsed as JSON, else a string).\n"
@@ -68,6 +89,12 @@ QString WorkbenchArguments::usage() {
          "              each run is DIR/<run name>-<time>\n"
          "  --headless  no window: train, print progress, then write every plot into\n"
          "              <run>/plots (works with QT_QPA_PLATFORM=offscreen)\n"
+         "  --features RUN_DIR  browse the features of a trained run: density, top contexts,\n"
+         "              activation histogram, logit effects (cached in RUN_DIR/features.json);\n"
+         "              with --headless, compute RUN_DIR/features.json and print a summary\n"
+         "  --feature-tokens N  tokens to scan for --features (default " +
+         QString::number(sae::FeatureBrowserOptions{}.tokens) +
+         ")\n"
          "Default preset: " +
          defaultPreset() +
          ".\n"

@@ -2,6 +2,7 @@
 // sae-workbench's command line:
 //   sae-workbench [--preset NAME | --config FILE] [--set key=value]... [--start] [--out DIR]
 //                 [--headless]
+//   sae-workbench --features RUN_DIR [--feature-tokens N] [--headless]
 // plus hidden options for the screenshot script and the latency measurement.
 #include <QString>
 #include <QStringList>
@@ -16,7 +17,13 @@ struct WorkbenchArguments {
   bool start = false;
   bool headless = false;
   bool help = false;
-  // Hidden: --measure-latency, --screenshot-dir DIR, --screenshot-after-ms N.
+  // --features RUN_DIR: open the feature browser of a trained run instead of the workbench
+  // (with --headless: write RUN_DIR/features.json and print a summary). --feature-tokens N:
+  // tokens to scan (0: FeatureBrowserOptions's default).
+  QString featuresRunDir;
+  qint64 featureTokens = 0;
+  // Hidden: --measure-latency, --screenshot-dir DIR, --screenshot-after-ms N (with --features:
+  // DIR/feature-browser.png once the features are shown).
   bool measureLatency = false;
   QString screenshotDir;
   int screenshotAfterMs = 3000;
