@@ -14,9 +14,13 @@
 #include "ConfigForm.h"
 #include "DerivedValuesPanel.h"
 #include "MainWindow.h"
+#include "MetricPlot.h"
+#include "PlotDashboard.h"
 #include "ScientificSpinBox.h"
+#include "TrainingSession.h"
 #include "config/ConfigSchema.h"
 #include "config/PresetLibrary.h"
+#include "train/TrainingRun.h"
 
 namespace {
 
@@ -191,6 +195,50 @@ class ConfigFormTest : public QObject {
     QVERIFY2(window.form()->isValid(), qPrintable(window.form()->problems().join("; ")));
     QVERIFY(start->isEnabled());
     QVERIFY(label->isHidden());
+  }
+
+  // Continue run: the window shows the stopped run's curves up to its checkpoint at once, then
+  // trains it to the end in the same folder.
+  void continueRunShowsEarlierCurvesAndFinishes() {
+    QTemporaryDir dir;
+    sae::RunConfig config = sae::PresetLibrary::load("synthetic-demo");
+    for (const char* kv :
+         {"d_in=16", "expansion_factor=2", "train_batch_size=64", "context_size=16",
+          "store_batch_size=2", "n_batches_in_buffer=4", "synthetic_n_features=32",
+          "training_tokens=12800", "wandb_log_frequency=5", "l1_warm_up_steps=10",
+          "lr_decay_steps=0", "n_checkpoints=0", "num_threads=1"})
+      config.applyOverride(kv);
+    const std::string runDir = dir.filePath("run").toStdString();
+    {
+      struct StopAt : sae::TrainingObserver {
+        sae::TrainingRun* run = nullptr;
+        void onProgress(const sae::ProgressEvent& e) override {
+          if (e.step >= 42) run->requestStop();
+        }
+      } stop;
+      sae::TrainingRun run(config, runDir);
+      stop.run = &run;
+      run.addObserver(&stop);
+      QVERIFY(!run.run());
+    }
+    MainWindow::Options options;
+    options.runsFolder = dir.filePath("runs");
+    options.userPresetsFolder = dir.filePath("presets");
+    options.restoreLastPreset = false;
+    MainWindow window(options);
+    auto* cont = window.findChild<QPushButton*>("continueRunButton");
+    QVERIFY(cont && cont->isEnabled());
+    QVERIFY(window.continueRun(QString::fromStdString(runDir)));
+    QVERIFY(!cont->isEnabled());
+    window.dashboard()->flush();
+    // Steps 4, 9, ..., 39 were logged before the stop checkpoint at step 42.
+    QCOMPARE(window.dashboard()->metricPlot("mse_loss")->pointCount(0), 8);
+    QCOMPARE(window.form()->config()->training_tokens, int64_t(12800));
+    QTRY_COMPARE_WITH_TIMEOUT(window.session()->state(), TrainingSession::State::Finished, 60000);
+    window.dashboard()->flush();
+    QCOMPARE(window.dashboard()->metricPlot("mse_loss")->pointCount(0), 200 / 5);
+    QVERIFY(QFile::exists(QString::fromStdString(runDir) + "/final/sae_weights.safetensors"));
+    QVERIFY(cont->isEnabled());
   }
 
   void derivedValuesFollowTheConfig() {
