@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -25,6 +26,9 @@ using Issue = ConfigError::Issue;
 // Python's // on ints floors; C++'s / truncates. The counts here are non-negative after
 // validation, but the preamble may be printed for an invalid config too.
 int64_t floorDiv(int64_t a, int64_t b) {
+  // INT64_MIN / -1 traps; its true quotient 2^63 is one past what int64 holds.
+  if (b == -1)
+    return a == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -a;
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
@@ -329,6 +333,20 @@ std::vector<ConfigError::Issue> RunConfig::validate() const {
                      "to null");
   }
 
+  // Products and sums of unbounded fields must fit in int64: they overflowed (undefined
+  // behaviour) into a wrong d_sae or step count. Inputs: tests/fixtures/fuzz-regressions/config.
+  int64_t unused = 0;
+  if (__builtin_mul_overflow(d_in, expansion_factor, &unused)) {
+    add("expansion_factor", "d_in * expansion_factor = " + PythonFormat::integer(d_in) + " * " +
+                                PythonFormat::integer(expansion_factor) +
+                                " does not fit in a 64-bit integer; use a realistic SAE width");
+  }
+  if (__builtin_add_overflow(training_tokens, finetuning_tokens, &unused)) {
+    add("finetuning_tokens",
+        "training_tokens + finetuning_tokens = " + PythonFormat::integer(training_tokens) + " + " +
+            PythonFormat::integer(finetuning_tokens) + " does not fit in a 64-bit integer");
+  }
+
   // Enough tokens for the schedule to make sense.
   if (train_batch_size >= 1 && training_tokens >= 0 && finetuning_tokens >= 0) {
     const int64_t steps = totalSteps();
@@ -338,7 +356,7 @@ std::vector<ConfigError::Issue> RunConfig::validate() const {
                                  "train_batch_size = " +
                                  PythonFormat::integer(train_batch_size) + " tokens");
     } else if (lr_decay_steps > 0 && lr_warm_up_steps >= 0 &&
-               lr_warm_up_steps + lr_decay_steps > steps) {
+               lr_decay_steps > steps - lr_warm_up_steps) {
       // With decay the two phases would overlap (SequentialLR's milestones out of order).
       // Warm-up alone may outlast training: SAELens's own defaults do (500 of 488 steps).
       add("lr_decay_steps",
@@ -390,12 +408,19 @@ std::vector<ConfigError::Issue> RunConfig::validate() const {
 
 // ------------------------------------------------------------------ derived values
 
+// Both saturate rather than overflow; validate() rejects a config where they would.
 int64_t RunConfig::derivedDSae() const {
-  return d_in * expansion_factor;
+  int64_t product = 0;
+  if (!__builtin_mul_overflow(d_in, expansion_factor, &product)) return product;
+  return (d_in < 0) != (expansion_factor < 0) ? std::numeric_limits<int64_t>::min()
+                                              : std::numeric_limits<int64_t>::max();
 }
 
 int64_t RunConfig::totalTrainingTokens() const {
-  return training_tokens + finetuning_tokens;
+  int64_t sum = 0;
+  if (!__builtin_add_overflow(training_tokens, finetuning_tokens, &sum)) return sum;
+  return training_tokens < 0 ? std::numeric_limits<int64_t>::min()
+                             : std::numeric_limits<int64_t>::max();
 }
 
 int64_t RunConfig::totalSteps() const {
@@ -441,8 +466,12 @@ std::vector<std::string> RunConfig::preambleLines() const {
   const int64_t S = store_batch_size, C = context_size, N = n_batches_in_buffer;
   const int64_t B = train_batch_size, T = totalTrainingTokens();
   // Python's int / int is the correctly rounded quotient; for products below 2^53 that is
-  // exactly double(a) / 1e6.
-  auto millions = [](int64_t n) { return PythonFormat::repr(static_cast<double>(n) / 1e6); };
+  // exactly the double product / 1e6. Products are taken in double: in int64 a valid config with
+  // huge sizes overflowed (tests/fixtures/fuzz-regressions/config).
+  auto millions = [](double n) { return PythonFormat::repr(n / 1e6); };
+  auto product = [](int64_t a, int64_t b, int64_t c) {
+    return static_cast<double>(a) * static_cast<double>(b) * static_cast<double>(c);
+  };
   // Python would raise ZeroDivisionError; an invalid config still gets a readable preamble.
   auto div = [](int64_t a, int64_t b) {
     return b == 0 ? std::string("nan") : PythonFormat::integer(floorDiv(a, b));
@@ -450,16 +479,17 @@ std::vector<std::string> RunConfig::preambleLines() const {
   const int64_t steps = B == 0 ? 0 : floorDiv(T, B);
   std::vector<std::string> lines = {
       "Run name: " + defaultRunName(),
-      "n_tokens_per_buffer (millions): " + millions(S * C * N),
-      "Lower bound: n_contexts_per_buffer (millions): " + millions(S * N),
+      "n_tokens_per_buffer (millions): " + millions(product(S, C, N)),
+      "Lower bound: n_contexts_per_buffer (millions): " + millions(product(S, N, 1)),
       "Total training steps: " + div(T, B),
       "Total wandb updates: " + div(steps, wandb_log_frequency),
       "n_tokens_per_feature_sampling_window (millions): " +
-          millions(feature_sampling_window * C * B),
-      "n_tokens_per_dead_feature_window (millions): " + millions(dead_feature_window * C * B),
+          millions(product(feature_sampling_window, C, B)),
+      "n_tokens_per_dead_feature_window (millions): " +
+          millions(product(dead_feature_window, C, B)),
       "We will reset the sparsity calculation " + div(steps, feature_sampling_window) + " times.",
       "Number tokens in sparsity calculation window: " +
-          PythonFormat::scientific(static_cast<double>(feature_sampling_window * B), 2),
+          PythonFormat::scientific(product(feature_sampling_window, B, 1), 2),
   };
   if (use_ghost_grads) lines.push_back("Using Ghost Grads.");
   return lines;

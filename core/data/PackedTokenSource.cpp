@@ -20,6 +20,10 @@ PackedTokenSource::PackedTokenSource(std::unique_ptr<TokenDocumentReader> reader
 }
 
 bool PackedTokenSource::startDocument() {
+  // A file can be valid and still hold nothing but empty documents (a .npy of shape (10**17, 0),
+  // parquet pages of empty lists): give up with a message instead of spinning for ever.
+  constexpr int64_t kMaxEmptyInARow = 10'000'000;
+  int64_t emptyInARow = 0;
   for (;;) {
     std::vector<int64_t> piece;
     bool continues = false;
@@ -47,6 +51,10 @@ bool PackedTokenSource::startDocument() {
     if (remaining() == 0) buffer(0);
     if (remaining() == 0) {
       haveDoc_ = false;  // an empty (or null) document adds nothing, as in SAELens
+      if (++emptyInARow >= kMaxEmptyInARow)
+        throw std::runtime_error(name_ + ": " + std::to_string(emptyInARow) +
+                                 " empty documents in a row (" + std::to_string(documents_) +
+                                 " read): the dataset holds no tokens here; check the file");
       continue;
     }
     return true;

@@ -353,9 +353,12 @@ ParquetReader::ParquetReader(const std::string& path) : file_(path) {
     chunk.length = c.compressedSize;
     if (chunk.start < 4 || chunk.length <= 0 || chunk.length > dataEnd ||
         chunk.start > dataEnd - chunk.length || c.numValues < 0 || groups[g].numRows < 0)
-      fail("corrupt metadata: " + where + " claims bytes [" + std::to_string(chunk.start) + ", " +
-           std::to_string(chunk.start + chunk.length) + ") with " + std::to_string(c.numValues) +
-           " values, outside the " + std::to_string(dataEnd) + " bytes of column data");
+      // Start and length, not [start, start + length): the sum of two corrupt int64s overflowed
+      // (found by fuzz/fuzz_parquet; tests/fixtures/fuzz-regressions/parquet).
+      fail("corrupt metadata: " + where + " claims " + std::to_string(chunk.length) +
+           " bytes at byte " + std::to_string(chunk.start) + " with " +
+           std::to_string(c.numValues) + " values, outside the " + std::to_string(dataEnd) +
+           " bytes of column data");
     rowGroups_.push_back(chunk);
   }
 }
@@ -411,12 +414,15 @@ void ParquetReader::finishChunk() {
 
 void ParquetReader::decodeValues(const uint8_t* data, size_t size, int32_t encoding, size_t count,
                                  std::vector<int64_t>& out, const std::string& where) {
-  out.resize(count);
   if (encoding == kPlain) {
     const size_t width = physicalType_ == kInt32 ? 4 : 8;
     if (count > size / width)
       fail(where + ": " + std::to_string(count) + " PLAIN values need " +
            std::to_string(count * width) + " bytes, the page holds " + std::to_string(size));
+    // Only now: a dictionary page's count is not capped, and a corrupt one (2^31 - 1 in a
+    // 100-byte file) made this allocate 16 GiB before the check (see
+    // tests/fixtures/fuzz-regressions/parquet).
+    out.resize(count);
     for (size_t i = 0; i < count; ++i) {
       const uint8_t* p = data + i * width;
       if (width == 4) {
@@ -428,6 +434,7 @@ void ParquetReader::decodeValues(const uint8_t* data, size_t size, int32_t encod
     return;
   }
   if (encoding == kPlainDictionary || encoding == kRleDictionary) {
+    out.resize(count);  // data pages: count <= kMaxPageValues
     if (!haveDictionary_) fail(where + ": dictionary-encoded page but no dictionary page");
     if (count == 0) return;
     if (size < 1) fail(where + ": dictionary indices are missing");

@@ -63,7 +63,7 @@ struct Value {
   torch::Tensor tensor;  // Tensor: a rebuilt tensor, or a whole 1-D storage
 };
 
-ValuePtr make(Value::Kind kind) {
+ValuePtr newValue(Value::Kind kind) {
   auto v = std::make_shared<Value>();
   v->kind = kind;
   return v;
@@ -103,6 +103,17 @@ class Unpickler {
  public:
   Unpickler(const ZipArchive& zip, std::string prefix, std::string pickle)
       : zip_(zip), prefix_(std::move(prefix)), data_(std::move(pickle)) {}
+  // A corrupt pickle can build reference cycles that shared_ptr never frees (DUP DUP APPEND puts
+  // a list inside itself; LeakSanitizer caught it in fuzz/fuzz_pth_pickle): empty every
+  // container made here. Tensors already handed out keep their own references.
+  ~Unpickler() {
+    for (const auto& v : made_) {
+      v->items.clear();
+      v->dict.clear();
+    }
+  }
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
 
   ValuePtr run() {
     while (true) {
@@ -341,6 +352,10 @@ class Unpickler {
     throw std::runtime_error("pth file '" + zip_.path() + "': " + problem);
   }
 
+  ValuePtr make(Value::Kind kind) {
+    made_.push_back(newValue(kind));
+    return made_.back();
+  }
   uint8_t byte() {
     if (pos_ >= data_.size()) fail(pos_, "the pickle ends early (truncated or corrupt)");
     return static_cast<uint8_t>(data_[pos_++]);
@@ -560,6 +575,7 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint32_t, ValuePtr> memo_;
   std::map<std::string, ValuePtr> storages_;
+  std::vector<ValuePtr> made_;  // every value made, for the destructor
 };
 
 void collect(const ValuePtr& dict, const std::string& prefix, int depth,
