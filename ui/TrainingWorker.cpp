@@ -11,6 +11,40 @@
 #include "demo/DemoWorld.h"
 #include "train/TrainingRun.h"
 
+namespace {
+
+// The notebook's data-inspection histograms (decoder norms at init, activation norms of one
+// buffer, buffer-norm means). Called before the run is built: TrainingRun seeds torch, so the
+// inspection cannot shift the training's random stream away from sae-train's. On a language
+// model every buffer is a model forward pass, so the notebook's sizes (get_buffer(32), then ten
+// get_buffer(64)) are scaled down to a token budget; a model too large for even one batch per
+// buffer within it skips the inspection.
+void showDataInspection(const sae::RunConfig& config, bool fromModel, SessionObserver& observer) {
+  const int64_t tokensPerBatch = config.store_batch_size * config.context_size;
+  constexpr int64_t kModelTokenBudget = 400000;
+  sae::DataInspectionOptions options;
+  if (fromModel) {
+    const int64_t perBuffer = kModelTokenBudget / (1 + options.meanBufferCount);
+    const int64_t batches = tokensPerBatch > 0 ? perBuffer / tokensPerBatch : 0;
+    options.normBufferBatches = std::min<int64_t>(options.normBufferBatches, batches);
+    options.meanBufferBatches = std::min<int64_t>(options.meanBufferBatches, batches);
+  }
+  if (options.normBufferBatches < 1) {
+    observer.onMessage("Data inspection skipped: one buffer of this model would take more than " +
+                       std::to_string(kModelTokenBudget / (1 + options.meanBufferCount)) +
+                       " tokens");
+  } else {
+    try {
+      for (const auto& event : sae::DataInspection::inspect(config, options))
+        observer.onHistogram(event);
+    } catch (const std::exception& error) {
+      observer.onMessage(std::string("Data inspection skipped: ") + error.what());
+    }
+  }
+}
+
+}  // namespace
+
 TrainingWorker::TrainingWorker(const sae::RunConfig& config, const QString& runDir, bool resume)
     : config_(config), runDir_(runDir), resume_(resume) {}
 
@@ -29,42 +63,14 @@ void TrainingWorker::setPaused(bool paused) {
 void TrainingWorker::run() {
   SessionObserver observer([this](TrainingBatch&& batch) { Q_EMIT batchReady(batch); });
   try {
-    // The notebook's data-inspection histograms (decoder norms at init, activation norms of one
-    // buffer, buffer-norm means). Before the run is built: TrainingRun seeds torch, so the
-    // inspection cannot shift the training's random stream away from sae-train's. On a language
-    // model every buffer is a model forward pass, so the notebook's sizes (get_buffer(32), then ten
-    // get_buffer(64)) are scaled down to a token budget; a model too large for even one batch per
-    // buffer within it skips the inspection.
     const bool fromModel = !config_.use_synthetic_activations && !config_.use_cached_activations;
     if (fromModel && sae::DemoWorld::usedBy(config_.model_name, config_.dataset_path)) {
       // Built once and cached; minutes the first time, so say what is happening.
       sae::DemoWorld world(sae::DemoWorld::defaultFolder());
       world.ensureModel([&observer](const std::string& line) { observer.onMessage(line); });
     }
-    const int64_t tokensPerBatch = config_.store_batch_size * config_.context_size;
-    constexpr int64_t kModelTokenBudget = 400000;
-    sae::DataInspectionOptions options;
-    if (fromModel) {
-      const int64_t perBuffer = kModelTokenBudget / (1 + options.meanBufferCount);
-      const int64_t batches = tokensPerBatch > 0 ? perBuffer / tokensPerBatch : 0;
-      options.normBufferBatches = std::min<int64_t>(options.normBufferBatches, batches);
-      options.meanBufferBatches = std::min<int64_t>(options.meanBufferBatches, batches);
-    }
-    if (resume_) {
-      // The inspection draws from torch's generator and the stream: a resumed run shows the
-      // histograms of its first part only in the folder's plots.
-    } else if (options.normBufferBatches < 1) {
-      observer.onMessage("Data inspection skipped: one buffer of this model would take more than " +
-                         std::to_string(kModelTokenBudget / (1 + options.meanBufferCount)) +
-                         " tokens");
-    } else {
-      try {
-        for (const auto& event : sae::DataInspection::inspect(config_, options))
-          observer.onHistogram(event);
-      } catch (const std::exception& error) {
-        observer.onMessage(std::string("Data inspection skipped: ") + error.what());
-      }
-    }
+    // Pre-training views of the data: a resumed run is past them, so it goes straight on.
+    if (!resume_) showDataInspection(config_, fromModel, observer);
     const auto log = [&observer](const std::string& line) { observer.onMessage(line); };
     auto run = resume_ ? sae::TrainingRun::resume(runDir_.toStdString(), log)
                        : std::make_unique<sae::TrainingRun>(config_, runDir_.toStdString(), log);

@@ -24,6 +24,14 @@ namespace {
 // SAELens clips on every step; it is not a config field.
 constexpr double kMaxGradNorm = 1.0;
 
+// The metadata that marks a training state file (restoreTrainingState refuses anything else).
+constexpr const char* kStateFormat = "sae-workbench training state 1";
+
+void writeStateFile(const std::string& file, const StreamState& state) {
+  Safetensors::write(file, Safetensors::NamedTensors(state.begin(), state.end()),
+                     {{"format", kStateFormat}});
+}
+
 double seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
@@ -331,16 +339,14 @@ void Trainer::emitDecoderNorms() {
 void Trainer::writeCheckpoint(const std::string& name, bool stateAsBefore) {
   if (outDir_.empty()) return;
   const std::string folder = (fs::path(outDir_) / "checkpoints" / name).string();
-  StreamState before;
-  if (stateAsBefore) before = captureState();
+  // saveSae renormalises the decoder: the state holds the weights an uninterrupted run goes on
+  // with, from before that for a stop checkpoint and from after it for a threshold checkpoint.
+  StreamState state;
+  if (stateAsBefore) state = captureState();
   saveSae(folder);
+  if (!stateAsBefore) state = captureState();
   // Last: the state file's presence marks a checkpoint a run can resume from.
-  const std::string stateFile = (fs::path(folder) / kStateFile).string();
-  if (stateAsBefore)
-    Safetensors::write(stateFile, Safetensors::NamedTensors(before.begin(), before.end()),
-                       {{"format", "sae-workbench training state 1"}});
-  else
-    saveTrainingState(stateFile);
+  writeStateFile((fs::path(folder) / kStateFile).string(), state);
   for (auto* observer : observers_)
     observer->onCheckpoint(folder);
 }
@@ -374,16 +380,14 @@ StreamState Trainer::captureState() const {
 }
 
 void Trainer::saveTrainingState(const std::string& file) const {
-  const StreamState state = captureState();
-  Safetensors::write(file, Safetensors::NamedTensors(state.begin(), state.end()),
-                     {{"format", "sae-workbench training state 1"}});
+  writeStateFile(file, captureState());
 }
 
 void Trainer::restoreTrainingState(const std::string& file) {
   if (step_ != 0) throw std::logic_error("restoreTrainingState on a trainer that has trained");
   std::map<std::string, std::string> metadata;
   const auto tensors = Safetensors::read(file, &metadata);
-  if (metadata["format"] != "sae-workbench training state 1")
+  if (metadata["format"] != kStateFormat)
     throw std::runtime_error(file + ": not a training state written by this version (format '" +
                              metadata["format"] + "')");
   StreamState state(tensors.begin(), tensors.end());
