@@ -9,6 +9,9 @@ packages=(
   # LibTorch (CPU) and an optimised BLAS: without libopenblas0-pthread Debian's LibTorch
   # sends every fp32 matrix product to the reference BLAS, about 100x slower.
   libtorch-dev libopenblas0-pthread
+  # oneDNN's sgemm (the training step picks the faster of it and LibTorch's BLAS by measurement);
+  # Gloo's headers for LibTorch's c10d ProcessGroupGloo (data-parallel training)
+  libdnnl-dev libgloo-dev
   # Qt 6 and QCustomPlot for Qt 6 (the -dev package ships both the Qt5 and Qt6 builds)
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6 libgl1-mesa-dev libxkbcommon-dev
   # JSON; parquet page codecs (snappy, zstd, gzip)

@@ -615,6 +615,22 @@ bool PlotDashboard::overlayRun(const QString& runDir, QString* error) {
   return true;
 }
 
+bool PlotDashboard::removeOverlay(const QString& runDir) {
+  QString run = QFileInfo(QDir::cleanPath(runDir)).fileName();
+  if (run.isEmpty()) run = runDir;
+  bool removed = false;
+  for (MetricPlot* p : d_->plots) {
+    const int before = p->seriesCount();
+    p->removeRun(run);
+    if (p->seriesCount() != before) {
+      removed = true;
+      d_->dirty.insert(p);
+    }
+  }
+  flush();
+  return removed;
+}
+
 QStringList PlotDashboard::exportAll(const QString& dir, QString* error) {
   QStringList written;
   if (!QDir().mkpath(dir)) {

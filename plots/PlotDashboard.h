@@ -30,6 +30,9 @@ class PlotDashboard : public QWidget {
   void setSchedulePreview(const sae::RunConfig& config);
   // Draws the curves of a finished or running run folder (its metrics.jsonl) beside the live run.
   bool overlayRun(const QString& runDir, QString* error);
+  // Removes the curves overlayRun drew for runDir (same folder name); false when none were
+  // shown. The run keeps its colour should it be overlaid again.
+  bool removeOverlay(const QString& runDir);
   // Writes every plot and histogram as PNG, SVG, PDF and CSV into dir; returns the files written.
   QStringList exportAll(const QString& dir, QString* error);
   // Which plots show and how they are arranged, for QSettings.

@@ -4,9 +4,11 @@
 #include <QComboBox>
 #include <QDateTime>
 #include <QDir>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGroupBox>
+#include <QGuiApplication>
 #include <QHBoxLayout>
 #include <QInputDialog>
 #include <QLabel>
@@ -17,23 +19,30 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <optional>
 
 #include "ConfigForm.h"
 #include "DerivedValuesPanel.h"
 #include "FeatureBrowser.h"
 #include "PlotDashboard.h"
+#include "RunBrowser.h"
+#include "RunListModel.h"
 #include "WorkbenchArguments.h"
 #include "analysis/MetricsJsonlReader.h"
+#include "analysis/RunFolderHistograms.h"
 #include "config/PresetLibrary.h"
+#include "runs/RunManifest.h"
 #include "train/TrainingRun.h"
 
 namespace {
 
 const char* const kBuiltInPrefix = "builtin:";
 const char* const kUserPrefix = "user:";
+const char* const kRunsFolderKey = "runsFolder";
 
 QString durationText(double seconds) {
   if (!(seconds >= 0) || seconds > 1e7) return "-";
@@ -61,7 +70,13 @@ MainWindow::MainWindow(const Options& options, QWidget* parent)
       runsFolder_(options.runsFolder.isEmpty() ? TrainingSession::defaultRunsFolder()
                                                : options.runsFolder) {
   session_ = new TrainingSession(this);
+  if (options.runsFolder.isEmpty()) {
+    // The folder last chosen in the Runs tab, while it still exists.
+    const QString chosen = QSettings().value(kRunsFolderKey).toString();
+    if (!chosen.isEmpty() && QFileInfo(chosen).isDir()) runsFolder_ = chosen;
+  }
   buildUi();
+  runBrowser_->setRootFolder(runsFolder_);
   connect(session_, &TrainingSession::batchReady, this, &MainWindow::onBatch);
   connect(session_, &TrainingSession::stateChanged, this, &MainWindow::onSessionState);
   connect(session_, &TrainingSession::ended, this, &MainWindow::onSessionEnded);
@@ -145,6 +160,14 @@ void MainWindow::buildUi() {
   derivedLayout->setContentsMargins(2, 2, 2, 2);
   derivedLayout->addWidget(derived_);
   leftLayout->addWidget(derivedBox);
+  left->setObjectName("configTab");
+  runBrowser_ = new RunBrowser;
+  runBrowser_->setObjectName("runBrowser");
+  leftTabs_ = new QTabWidget;
+  leftTabs_->setObjectName("leftTabs");
+  leftTabs_->addTab(left, "Config");
+  leftTabs_->addTab(runBrowser_, "Runs");
+  leftTabs_->setTabToolTip(1, "the runs of the runs folder: open, overlay, continue");
 
   // Right: run controls, plots, log.
   startButton_ = toolButton("Start", "train the form's config", "startButton");
@@ -194,11 +217,26 @@ void MainWindow::buildUi() {
   rightLayout->addWidget(rightSplit, 1);
 
   auto* split = new QSplitter(Qt::Horizontal);
-  split->addWidget(left);
+  split->addWidget(leftTabs_);
   split->addWidget(right);
   split->setStretchFactor(0, 0);
   split->setStretchFactor(1, 1);
   split->setSizes({470, 1030});
+  split_ = split;
+  // The run table has more columns than the form: the Runs tab widens the pane, the Config tab
+  // gives the width back.
+  connect(leftTabs_, &QTabWidget::currentChanged, this, [this](int index) {
+    QList<int> sizes = split_->sizes();
+    const int total = sizes.value(0) + sizes.value(1);
+    if (sizes.size() != 2 || total <= 0) return;
+    if (index == 1) {
+      configPaneWidth_ = sizes[0];
+      const int wanted = std::min(760, total / 2);
+      if (sizes[0] < wanted) split_->setSizes({wanted, total - wanted});
+    } else if (configPaneWidth_ > 0) {
+      split_->setSizes({configPaneWidth_, total - configPaneWidth_});
+    }
+  });
 
   auto* central = new QWidget;
   auto* centralLayout = new QVBoxLayout(central);
@@ -232,6 +270,25 @@ void MainWindow::buildUi() {
     const QString dir =
         QFileDialog::getExistingDirectory(this, "Continue a run folder", runsFolder_);
     if (!dir.isEmpty()) continueRun(dir);
+  });
+  connect(runBrowser_, &RunBrowser::openRequested, this,
+          [this](const QString& dir) { openRun(dir); });
+  connect(runBrowser_, &RunBrowser::continueRequested, this,
+          [this](const QString& dir) { continueRun(dir); });
+  connect(runBrowser_, &RunBrowser::featuresRequested, this, &MainWindow::openFeatureBrowserFor);
+  connect(runBrowser_, &RunBrowser::overlayToggled, this, &MainWindow::onOverlayToggled);
+  connect(runBrowser_, &RunBrowser::rootFolderChosen, this, [this](const QString& folder) {
+    setRunsFolder(folder);
+    QSettings().setValue(kRunsFolderKey, folder);
+    showStatus("Runs folder: " + folder + " (new runs go there too)");
+  });
+  // An overlaid run that is still training gets its newer points at each rescan.
+  connect(runBrowser_->model(), &RunListModel::refreshed, this, [this] {
+    RunListModel* model = runBrowser_->model();
+    for (const QString& dir : model->checkedRuns()) {
+      const RunListModel::RunInfo* info = model->info(model->indexOfRun(dir));
+      if (info && info->status == "running") dashboard_->overlayRun(dir, nullptr);
+    }
   });
   connect(form_, &ConfigForm::edited, this, &MainWindow::onFormEdited);
   connect(form_, &ConfigForm::validityChanged, this, &MainWindow::onFormValidity);
@@ -279,6 +336,7 @@ bool MainWindow::openPreset(const QString& name, bool builtIn) {
   form_->setJson(object);
   presetName_ = name;
   presetBuiltIn_ = builtIn;
+  openedRunName_.clear();
   setDirty(false);
   refreshPresetList();
   QSettings().setValue("lastPreset", QString(builtIn ? kBuiltInPrefix : kUserPrefix) + name);
@@ -292,6 +350,7 @@ void MainWindow::showConfig(const sae::RunConfig& config, const QString& origin)
   form_->setJson(object);
   presetName_.clear();
   presetBuiltIn_ = false;
+  openedRunName_.clear();
   refreshPresetList();
   presets_->setCurrentIndex(-1);
   setDirty(true);
@@ -305,7 +364,9 @@ void MainWindow::setDirty(bool dirty) {
 }
 
 void MainWindow::updateTitle() {
-  const QString name = presetName_.isEmpty() ? QString("unsaved config") : presetName_;
+  const QString name = !presetName_.isEmpty()      ? presetName_
+                       : !openedRunName_.isEmpty() ? "run " + openedRunName_
+                                                   : QString("unsaved config");
   setWindowTitle(QString("SAE Workbench - %1%2[*]").arg(name, presetBuiltIn_ ? " (built-in)" : ""));
   setWindowModified(dirty_);
 }
@@ -315,6 +376,7 @@ void MainWindow::updateButtons() {
   const bool userPreset = !presetName_.isEmpty() && !presetBuiltIn_;
   startButton_->setEnabled(!active && form_->isValid());
   continueButton_->setEnabled(!active);
+  runBrowser_->setTrainingActive(active);
   pauseButton_->setEnabled(session_->state() == TrainingSession::State::Running ||
                            session_->state() == TrainingSession::State::Paused);
   pauseButton_->setText(session_->state() == TrainingSession::State::Paused ? "Resume" : "Pause");
@@ -381,6 +443,7 @@ void MainWindow::newPreset() {
   if (!confirmDiscard("starting a new config")) return;
   form_->setJson(nlohmann::json::object());
   presetName_.clear();
+  openedRunName_.clear();
   presetBuiltIn_ = false;
   refreshPresetList();
   presets_->setCurrentIndex(-1);
@@ -518,6 +581,10 @@ void MainWindow::openFeatureBrowser() {
   const QString dir =
       QFileDialog::getExistingDirectory(this, "Browse the features of a run", start);
   if (dir.isEmpty()) return;
+  openFeatureBrowserFor(dir);
+}
+
+void MainWindow::openFeatureBrowserFor(const QString& dir) {
   auto* browser = new FeatureBrowser(dir, this);
   browser->setWindowFlag(Qt::Window);
   browser->setAttribute(Qt::WA_DeleteOnClose);
@@ -571,6 +638,8 @@ bool MainWindow::continueRun(const QString& runDir) {
   }
   if (!confirmDiscard("continuing a run")) return false;
   showConfig(config, runDir);
+  openedRunName_ = QFileInfo(QDir::cleanPath(runDir)).fileName();
+  updateTitle();
   dashboard_->clearRun();
   dashboard_->setSchedulePreview(config);
   log_->clear();
@@ -591,6 +660,131 @@ bool MainWindow::continueRun(const QString& runDir) {
   if (!session_->resumeRun(config, runDir)) return false;
   updateButtons();
   return true;
+}
+
+void MainWindow::setRunsFolder(const QString& folder) {
+  runsFolder_ = folder;
+  if (runBrowser_->rootFolder() != folder) runBrowser_->setRootFolder(folder);
+}
+
+bool MainWindow::openRun(const QString& runDir) {
+  const QString name = QFileInfo(QDir::cleanPath(runDir)).fileName();
+  if (session_->isActive()) {
+    showStatus("A run is training: stop it before opening " + name);
+    return false;
+  }
+  const QDir dir(runDir);
+  QStringList problems;
+  std::optional<sae::RunConfig> config;
+  try {
+    config = sae::RunConfig::loadFile(QFile::encodeName(dir.filePath("config.json")).toStdString());
+  } catch (const std::exception& error) {
+    problems << QString("config not shown: %1").arg(QString::fromUtf8(error.what()));
+  }
+  std::vector<sae::MetricsEvent> events;
+  bool haveMetrics = false;
+  try {
+    events = sae::MetricsJsonlReader::read(
+        QFile::encodeName(dir.filePath("metrics.jsonl")).toStdString());
+    haveMetrics = true;
+  } catch (const std::exception& error) {
+    problems << QString("curves not shown: %1").arg(QString::fromUtf8(error.what()));
+  }
+  if (!config && !haveMetrics) {
+    for (const QString& problem : problems)
+      appendLog("Cannot open " + runDir + ": " + problem);
+    showStatus("Cannot open " + name + ": " + problems.join("; "));
+    return false;
+  }
+  if (config) {
+    if (!confirmDiscard("opening a run")) return false;
+    showConfig(*config, runDir);
+    // The config is the run's own, saved in its folder: nothing to lose when switching away.
+    openedRunName_ = name;
+    setDirty(false);
+  }
+  dashboard_->clearRun();
+  if (config) dashboard_->setSchedulePreview(*config);
+  log_->clear();
+  appendLog(QString("Opened run %1 at %2")
+                .arg(runDir, QDateTime::currentDateTime().toString(Qt::ISODate)));
+  for (const auto& event : events)
+    dashboard_->addMetrics(event);
+
+  // Histograms: reading W_dec of a large SAE takes a moment.
+  QGuiApplication::setOverrideCursor(Qt::WaitCursor);
+  try {
+    const sae::RunFolderHistogramsResult histograms =
+        sae::RunFolderHistograms::read(QFile::encodeName(runDir).toStdString());
+    for (const auto& event : histograms.histograms)
+      dashboard_->addHistogram(event);
+    appendLog("Histograms from " + QString::fromStdString(histograms.saeFolder));
+    for (const auto& problem : histograms.problems)
+      problems << QString::fromStdString(problem);
+  } catch (const std::exception& error) {
+    problems << QString("histograms not shown: %1").arg(QString::fromUtf8(error.what()));
+  }
+  QGuiApplication::restoreOverrideCursor();
+  dashboard_->flush();
+
+  // Progress and state as run.json last recorded them.
+  progress_->setValue(0);
+  progress_->setFormat("");
+  progressText_->setText("tokens 0 / 0");
+  stateLabel_->setText("idle");
+  stateLabel_->setStyleSheet(QString());
+  const QString manifestPath = dir.filePath(sae::RunManifest::kFileName);
+  if (QFile::exists(manifestPath)) {
+    try {
+      const sae::RunManifestData run =
+          sae::RunManifest::load(QFile::encodeName(manifestPath).toStdString());
+      const double fraction = run.total_tokens > 0
+                                  ? std::min(1.0, static_cast<double>(run.tokens_done) /
+                                                      static_cast<double>(run.total_tokens))
+                                  : 0.0;
+      progress_->setValue(static_cast<int>(fraction * 1000));
+      progress_->setFormat(QString("%1%").arg(fraction * 100, 0, 'f', 1));
+      const QLocale english(QLocale::English);
+      progressText_->setText(QString("tokens %1 / %2 | step %3/%4")
+                                 .arg(english.toString(static_cast<qlonglong>(run.tokens_done)),
+                                      english.toString(static_cast<qlonglong>(run.total_tokens)))
+                                 .arg(run.step)
+                                 .arg(run.total_steps));
+      const RunListModel::RunInfo info =
+          RunListModel::readRun(runDir, QDateTime::currentDateTimeUtc());
+      stateLabel_->setText("opened: " + info.status);
+      appendLog(QString("Status: %1%2")
+                    .arg(info.status, info.message.isEmpty() ? QString() : " - " + info.message));
+    } catch (const std::exception& error) {
+      problems << QString::fromUtf8(error.what());
+    }
+  }
+  for (const QString& problem : problems)
+    appendLog("Problem: " + problem);
+  showStatus(problems.isEmpty()
+                 ? "Opened run " + name
+                 : QString("Opened run %1; %2 (see the log)").arg(name, problems.first()));
+  runBrowser_->selectRun(runDir);
+  updateButtons();
+  return true;
+}
+
+void MainWindow::onOverlayToggled(const QString& runDir, bool on) {
+  const QString name = QFileInfo(QDir::cleanPath(runDir)).fileName();
+  if (!on) {
+    if (dashboard_->removeOverlay(runDir)) showStatus("Overlay removed: " + name);
+    return;
+  }
+  QString error;
+  if (dashboard_->overlayRun(runDir, &error)) {
+    appendLog("Overlaid run " + runDir);
+    showStatus("Overlaid " + name);
+    return;
+  }
+  appendLog("Cannot overlay " + runDir + ": " + error);
+  showStatus("Cannot overlay " + name + ": " + error);
+  // The box follows the plots: nothing is drawn, so it is not checked.
+  runBrowser_->model()->setRunChecked(runDir, false);
 }
 
 void MainWindow::onBatch(const TrainingBatch& batch) {
@@ -625,6 +819,7 @@ void MainWindow::onBatch(const TrainingBatch& batch) {
 void MainWindow::onSessionState(TrainingSession::State state) {
   stateLabel_->setText(TrainingSession::stateName(state));
   updateButtons();
+  if (state == TrainingSession::State::Running) runBrowser_->refresh();  // its row appears
 }
 
 void MainWindow::onSessionEnded(TrainingSession::State outcome, const QString& message) {
@@ -649,6 +844,8 @@ void MainWindow::onSessionEnded(TrainingSession::State outcome, const QString& m
   }
   showStatus(message);
   updateButtons();
+  // The run's row shows its new status (and a first run creates the runs folder).
+  runBrowser_->refresh();
 }
 
 void MainWindow::appendLog(const QString& line) {

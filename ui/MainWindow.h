@@ -1,7 +1,8 @@
 #pragma once
-// The workbench window: preset bar, the config form generated from the schema with its
-// derived values, the plot dashboard, run controls with progress, and the log. Training runs on
-// a TrainingSession (worker thread); this window only touches widgets on the GUI thread.
+// The workbench window: preset bar, a left pane with the config form (and its derived values)
+// and the run browser as tabs, the plot dashboard, run controls with progress, and the log.
+// Training runs on a TrainingSession (worker thread); this window only touches widgets on the GUI
+// thread.
 #include <QMainWindow>
 #include <QString>
 
@@ -19,6 +20,9 @@ class QLabel;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
+class QSplitter;
+class QTabWidget;
+class RunBrowser;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -45,10 +49,22 @@ class MainWindow : public QMainWindow {
   // config and the curves logged up to that checkpoint, then trains on. False (with a dialog
   // saying why) when the folder cannot be resumed or a run is active.
   bool continueRun(const QString& runDir);
+  // Shows the saved run folder runDir as the window's run: its config in the form, its
+  // metrics.jsonl curves as the main curves (overlays stay), the schedule preview of its config
+  // and the decoder-norm and feature-density histograms of final/ or its latest checkpoint.
+  // Refused (status message) while a run trains. What cannot be read is reported in the status
+  // bar and the log; false when neither the config nor the curves could be read.
+  bool openRun(const QString& runDir);
+  // Where new runs go and whose runs the Runs tab lists.
+  void setRunsFolder(const QString& folder);
+  // Opens the feature browser of runDir in a window of its own.
+  void openFeatureBrowserFor(const QString& runDir);
 
   ConfigForm* form() const { return form_; }
   TrainingSession* session() const { return session_; }
   PlotDashboard* dashboard() const { return dashboard_; }
+  RunBrowser* runBrowser() const { return runBrowser_; }
+  QTabWidget* leftTabs() const { return leftTabs_; }
   bool hasUnsavedChanges() const { return dirty_; }
   QString currentPresetName() const { return presetName_; }
   QString runsFolder() const { return runsFolder_; }
@@ -78,6 +94,8 @@ class MainWindow : public QMainWindow {
   void importPreset();
   void exportPreset();
   void overlayRun();
+  // A run's checkbox in the Runs tab: overlay it, or remove its overlay.
+  void onOverlayToggled(const QString& runDir, bool on);
   // Asks for a run folder and opens its feature browser in a window of its own.
   void openFeatureBrowser();
   void exportPlots();
@@ -94,6 +112,10 @@ class MainWindow : public QMainWindow {
   ConfigForm* form_ = nullptr;
   DerivedValuesPanel* derived_ = nullptr;
   PlotDashboard* dashboard_ = nullptr;
+  QTabWidget* leftTabs_ = nullptr;
+  QSplitter* split_ = nullptr;
+  int configPaneWidth_ = 0;  // the left pane's width on the Config tab, restored on return
+  RunBrowser* runBrowser_ = nullptr;
   QComboBox* presets_ = nullptr;
   QPushButton* startButton_ = nullptr;
   QPushButton* continueButton_ = nullptr;
@@ -107,7 +129,8 @@ class MainWindow : public QMainWindow {
   QLabel* stateLabel_ = nullptr;
   QLabel* validity_ = nullptr;
   QPlainTextEdit* log_ = nullptr;
-  QString presetName_;  // empty: not a saved preset
+  QString presetName_;     // empty: not a saved preset
+  QString openedRunName_;  // the run folder the form shows (Open / Continue); "" otherwise
   bool presetBuiltIn_ = false;
   bool dirty_ = false;
   bool switchingPreset_ = false;

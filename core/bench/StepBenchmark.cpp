@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -13,7 +14,9 @@
 
 #include "sae/Sae.h"
 #include "train/AdamOptimizer.h"
+#include "train/GemmKernel.h"
 #include "train/GradientClipping.h"
+#include "train/SparseTrainingStep.h"
 
 namespace sae {
 
@@ -21,9 +24,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The L0 calibration runs over the whole batch (L0 varies a lot from row to row with the
+// heuristic init) in chunks of this many rows, so that no [batch, d_sae] tensor sets the
+// process's peak memory before the sparse step is measured.
+constexpr int64_t kCalibrationRows = 256;
+
 double median(std::vector<double> values) {
+  if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
+}
+
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
 double measureGemmGflops(int64_t m, int64_t k, int64_t n) {
@@ -35,9 +48,88 @@ double measureGemmGflops(int64_t m, int64_t k, int64_t n) {
   for (int i = 0; i < 5; ++i) {
     const auto start = Clock::now();
     torch::mm_out(c, a, b);
-    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    times.push_back(since(start));
   }
   return 2.0 * m * k * n / median(times) / 1e9;
+}
+
+// The notebook's recipe: heuristic init, W_enc = W_dec^T, decoder-norm-scaled L1, and a shared
+// negative encoder bias calibrated so about targetL0 latents fire per token, as in a trained
+// SAE (a fresh heuristic-init SAE fires half its latents). Same seed, same SAE and batch.
+std::unique_ptr<Sae> makeSae(int64_t dIn, int64_t dSae, int64_t batch, double targetL0,
+                             torch::Tensor& x) {
+  torch::manual_seed(0);
+  SaeOptions options;
+  options.d_in = dIn;
+  options.d_sae = dSae;
+  options.apply_b_dec_to_input = false;
+  options.normalize_sae_decoder = false;
+  options.decoder_heuristic_init = true;
+  options.init_encoder_as_decoder_transpose = true;
+  options.scale_sparsity_penalty_by_decoder_norm = true;
+  auto sae = std::make_unique<Sae>(options);
+  x = torch::randn({batch, dIn});
+  torch::NoGradGuard noGrad;
+  // The keep largest of all pre-activations are among the keep largest of each chunk.
+  const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(targetL0 * batch));
+  std::vector<torch::Tensor> candidates;
+  for (int64_t r0 = 0; r0 < batch; r0 += kCalibrationRows) {
+    const torch::Tensor pre =
+        torch::mm(x.slice(0, r0, std::min(batch, r0 + kCalibrationRows)), sae->W_enc).flatten();
+    candidates.push_back(std::get<0>(torch::topk(pre, std::min(keep, pre.numel()))));
+  }
+  const double threshold =
+      std::get<0>(torch::topk(torch::cat(candidates), keep)).min().item<double>();
+  sae->b_enc.fill_(-threshold);
+  return sae;
+}
+
+struct Timed {
+  std::vector<double> step, forward, backward, clip, adam, encode, encodeGemm, decodeLoss;
+  double l0 = 0;
+};
+
+// repetitions + 1 steps; the first (warm-up: allocations, the kernel choice) is not timed.
+Timed runSteps(Sae& sae, const torch::Tensor& x, bool sparse, int repetitions,
+               SparseTrainingStep* step) {
+  AdamOptimizer optimizer(sae.trainableParameters(), 0.9, 0.999);
+  Timed timed;
+  for (int i = 0; i <= repetitions; ++i) {
+    const auto start = Clock::now();
+    SaeForward out = sparse ? step->forward(x, 5.0, {}) : sae.forward(x, 5.0);
+    const double forward = since(start);
+    auto t = Clock::now();
+    optimizer.zeroGrad();
+    if (sparse) {
+      step->backward(out);
+    } else {
+      out.loss.backward();
+    }
+    const double backward = since(t);
+    t = Clock::now();
+    GradientClipping::clipByTotalNorm(sae.trainableParameters(), 1.0);
+    const double clip = since(t);
+    t = Clock::now();
+    optimizer.step(5e-5);
+    const double adam = since(t);
+    const double elapsed = since(start);
+    if (i == 0) {
+      timed.l0 = sparse ? step->l0()
+                        : (out.feature_acts > 0).to(torch::kFloat32).sum(-1).mean().item<double>();
+      continue;
+    }
+    timed.step.push_back(elapsed);
+    timed.forward.push_back(forward);
+    timed.backward.push_back(backward);
+    timed.clip.push_back(clip);
+    timed.adam.push_back(adam);
+    if (sparse) {
+      timed.encode.push_back(step->timings().encode);
+      timed.encodeGemm.push_back(step->timings().encodeGemm);
+      timed.decodeLoss.push_back(step->timings().decodeLoss);
+    }
+  }
+  return timed;
 }
 
 }  // namespace
@@ -50,95 +142,113 @@ double StepBenchmark::peakRssMb() {
 
 StepBenchmarkResult StepBenchmark::measure(const std::string& name, int64_t dIn, int64_t dSae,
                                            int64_t batch, int repetitions, double targetL0) {
-  torch::manual_seed(0);
-  // The notebook's recipe: heuristic init, W_enc = W_dec^T, decoder-norm-scaled L1.
-  SaeOptions options;
-  options.d_in = dIn;
-  options.d_sae = dSae;
-  options.apply_b_dec_to_input = false;
-  options.normalize_sae_decoder = false;
-  options.decoder_heuristic_init = true;
-  options.init_encoder_as_decoder_transpose = true;
-  options.scale_sparsity_penalty_by_decoder_norm = true;
-  Sae sae(options);
-  const torch::Tensor x = torch::randn({batch, dIn});
-
-  // Calibrate a shared negative encoder bias so about targetL0 latents fire per token, as in a
-  // trained SAE (a fresh heuristic-init SAE fires half its latents).
-  {
-    torch::NoGradGuard noGrad;
-    const int64_t sampleRows = batch;  // the whole batch: L0 varies a lot from row to row
-    const torch::Tensor pre = torch::mm(x.slice(0, 0, sampleRows), sae.W_enc).flatten();
-    const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(targetL0 * sampleRows));
-    const double threshold = std::get<0>(torch::topk(pre, keep)).min().item<double>();
-    sae.b_enc.fill_(-threshold);
-  }
-
-  AdamOptimizer optimizer(sae.trainableParameters(), 0.9, 0.999);
   StepBenchmarkResult result;
   result.name = name;
   result.d_in = dIn;
   result.d_sae = dSae;
   result.batch = batch;
   result.repetitions = repetitions;
-  std::vector<double> times, forwardTimes, backwardTimes, clipTimes, adamTimes;
-  auto since = [](Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-  };
-  for (int i = 0; i <= repetitions; ++i) {  // the first step is a warm-up
-    const auto start = Clock::now();
-    SaeForward out = sae.forward(x, 5.0);
-    const double forward = since(start);
-    auto t = Clock::now();
-    optimizer.zeroGrad();
-    out.loss.backward();
-    const double backward = since(t);
-    t = Clock::now();
-    GradientClipping::clipByTotalNorm(sae.trainableParameters(), 1.0);
-    const double clip = since(t);
-    t = Clock::now();
-    optimizer.step(5e-5);
-    const double adam = since(t);
-    const double elapsed = since(start);
-    if (i == 0) {
-      result.l0 = (out.feature_acts > 0).to(torch::kFloat32).sum(-1).mean().item<double>();
-    } else {
-      times.push_back(elapsed);
-      forwardTimes.push_back(forward);
-      backwardTimes.push_back(backward);
-      clipTimes.push_back(clip);
-      adamTimes.push_back(adam);
-    }
+
+  // Sparse first, so that its peak memory is read before a dense step has run at this shape.
+  {
+    torch::Tensor x;
+    auto sae = makeSae(dIn, dSae, batch, targetL0, x);
+    SparseTrainingStep step(*sae);
+    step.setPath(StepPath::Sparse);
+    const Timed t = runSteps(*sae, x, true, repetitions, &step);
+    result.sparse_step_seconds = median(t.step);
+    result.sparse_encode_seconds = median(t.encode);
+    result.sparse_encode_gemm_seconds = median(t.encodeGemm);
+    result.sparse_decode_loss_seconds = median(t.decodeLoss);
+    result.sparse_backward_seconds = median(t.backward);
+    result.sparse_clip_seconds = median(t.clip);
+    result.sparse_adam_seconds = median(t.adam);
+    result.sparse_tokens_per_s = batch / result.sparse_step_seconds;
+    result.sparse_l0 = t.l0;
+    result.encoder_kernel = GemmKernel::name(step.kernel());
+    result.chunk_rows = step.chunkRows();
+    for (const auto& c : GemmKernel::candidates(step.chunkRows(), dIn, dSae))
+      result.kernel_gflops.emplace_back(GemmKernel::name(c.kind), c.gflops);
   }
-  result.forward_seconds = median(forwardTimes);
-  result.backward_seconds = median(backwardTimes);
-  result.clip_seconds = median(clipTimes);
-  result.adam_seconds = median(adamTimes);
-  result.step_seconds = median(times);
-  result.tokens_per_s = batch / result.step_seconds;
+  result.sparse_peak_rss_mb = peakRssMb();
+  {
+    torch::Tensor x;
+    auto sae = makeSae(dIn, dSae, batch, targetL0, x);
+    const Timed t = runSteps(*sae, x, false, repetitions, nullptr);
+    result.forward_seconds = median(t.forward);
+    result.backward_seconds = median(t.backward);
+    result.clip_seconds = median(t.clip);
+    result.adam_seconds = median(t.adam);
+    result.step_seconds = median(t.step);
+    result.tokens_per_s = batch / result.step_seconds;
+    result.l0 = t.l0;
+  }
+  result.peak_rss_mb = peakRssMb();
   result.gemm_gflops = measureGemmGflops(batch, dIn, dSae);
   result.step_gflops = 10.0 * batch * dIn * dSae / result.step_seconds / 1e9;
   result.dense_gemm_fraction = result.step_gflops / result.gemm_gflops;
   return result;
 }
 
+std::vector<SwitchPoint> StepBenchmark::measureSwitch(const std::vector<double>& densities) {
+  const int64_t dIn = 512, dSae = 4096, batch = 1024;
+  std::vector<SwitchPoint> points;
+  for (const double density : densities) {
+    SwitchPoint point;
+    point.density = density;
+    torch::Tensor x;
+    auto sae = makeSae(dIn, dSae, batch, density * dSae, x);
+    SparseTrainingStep step(*sae);
+    step.setPath(StepPath::Sparse);
+    point.sparse_seconds = median(runSteps(*sae, x, true, 3, &step).step);
+    point.density = step.density();
+    auto denseSae = makeSae(dIn, dSae, batch, density * dSae, x);
+    point.dense_seconds = median(runSteps(*denseSae, x, false, 3, nullptr).step);
+    points.push_back(point);
+  }
+  return points;
+}
+
 int StepBenchmark::runCommandLine(bool json) {
   const int threads = std::max(1u, std::thread::hardware_concurrency());
   torch::set_num_threads(threads);
+  const double baselineRss = peakRssMb();  // the process before any step (LibTorch loaded)
   std::vector<StepBenchmarkResult> results;
   results.push_back(measure("small", 64, 512, 1024, 20, 16));
+  const auto switchPoints = measureSwitch({0.02, 0.1, 0.2, 0.35, 0.5});
   results.push_back(measure("notebook", 512, 32768, 4096, 3, 64));
   const double rss = peakRssMb();
   const auto& notebook = results.back();
+  // §4's reference sum at the benchmark's shape: SAE weights, Adam's two moments, the batch.
+  const double paramsMb =
+      (2.0 * notebook.d_in * notebook.d_sae + notebook.d_in + notebook.d_sae) * 4 / 1048576.0;
+  const double budgetMb = 3 * paramsMb + notebook.batch * notebook.d_in * 4 / 1048576.0;
   if (json) {
     nlohmann::ordered_json out;
     out["threads"] = threads;
     out["dense_tokens_per_s"] = notebook.tokens_per_s;
+    out["sparse_tokens_per_s"] = notebook.sparse_tokens_per_s;
+    out["sparse_over_dense"] = notebook.sparse_tokens_per_s / notebook.tokens_per_s;
     out["l0"] = notebook.l0;
+    out["sparse_l0"] = notebook.sparse_l0;
+    out["encoder_kernel"] = notebook.encoder_kernel;
+    for (const auto& [kernel, gflops] : notebook.kernel_gflops)
+      out["kernel_gflops"][kernel] = gflops;
     out["gemm_gflops"] = notebook.gemm_gflops;
     out["dense_gemm_fraction"] = notebook.dense_gemm_fraction;
+    out["sparse_peak_rss_mb"] = notebook.sparse_peak_rss_mb;
+    out["weights_adam_batch_mb"] = budgetMb;
+    out["baseline_rss_mb"] = baselineRss;
     out["peak_rss_mb"] = rss;
+    for (const auto& p : switchPoints) {
+      out["switch"].push_back({{"density", p.density},
+                               {"sparse_seconds", p.sparse_seconds},
+                               {"dense_seconds", p.dense_seconds}});
+    }
     for (const auto& r : results) {
+      nlohmann::ordered_json kernels;
+      for (const auto& [kernel, gflops] : r.kernel_gflops)
+        kernels[kernel] = gflops;
       out["shapes"][r.name] = {{"d_in", r.d_in},
                                {"d_sae", r.d_sae},
                                {"batch", r.batch},
@@ -152,27 +262,71 @@ int StepBenchmark::runCommandLine(bool json) {
                                {"l0", r.l0},
                                {"gemm_gflops", r.gemm_gflops},
                                {"step_gflops", r.step_gflops},
-                               {"dense_gemm_fraction", r.dense_gemm_fraction}};
+                               {"dense_gemm_fraction", r.dense_gemm_fraction},
+                               {"sparse_step_seconds", r.sparse_step_seconds},
+                               {"sparse_encode_seconds", r.sparse_encode_seconds},
+                               {"sparse_encode_gemm_seconds", r.sparse_encode_gemm_seconds},
+                               {"sparse_decode_loss_seconds", r.sparse_decode_loss_seconds},
+                               {"sparse_backward_seconds", r.sparse_backward_seconds},
+                               {"sparse_clip_seconds", r.sparse_clip_seconds},
+                               {"sparse_adam_seconds", r.sparse_adam_seconds},
+                               {"sparse_tokens_per_s", r.sparse_tokens_per_s},
+                               {"sparse_l0", r.sparse_l0},
+                               {"encoder_kernel", r.encoder_kernel},
+                               {"chunk_rows", r.chunk_rows},
+                               {"kernel_gflops", kernels},
+                               {"sparse_peak_rss_mb", r.sparse_peak_rss_mb},
+                               {"peak_rss_mb", r.peak_rss_mb}};
     }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
   std::printf("SAE training step benchmark (LibTorch %d.%d.%d, %d threads)\n", TORCH_VERSION_MAJOR,
               TORCH_VERSION_MINOR, TORCH_VERSION_PATCH, threads);
-  std::printf("%-9s %6s %7s %6s %10s %12s %8s %11s %11s %9s\n", "shape", "d_in", "d_sae", "batch",
-              "step ms", "tokens/s", "L0", "gemm GF/s", "step GF/s", "fraction");
+  std::printf("%-9s %6s %7s %6s %-7s %10s %12s %8s %11s %11s %9s\n", "shape", "d_in", "d_sae",
+              "batch", "step", "step ms", "tokens/s", "L0", "gemm GF/s", "step GF/s", "fraction");
   for (const auto& r : results) {
-    std::printf("%-9s %6lld %7lld %6lld %10.2f %12.0f %8.1f %11.1f %11.1f %9.3f\n", r.name.c_str(),
-                static_cast<long long>(r.d_in), static_cast<long long>(r.d_sae),
-                static_cast<long long>(r.batch), r.step_seconds * 1e3, r.tokens_per_s, r.l0,
-                r.gemm_gflops, r.step_gflops, r.dense_gemm_fraction);
+    std::printf("%-9s %6lld %7lld %6lld %-7s %10.2f %12.0f %8.1f %11.1f %11.1f %9.3f\n",
+                r.name.c_str(), static_cast<long long>(r.d_in), static_cast<long long>(r.d_sae),
+                static_cast<long long>(r.batch), "dense", r.step_seconds * 1e3, r.tokens_per_s,
+                r.l0, r.gemm_gflops, r.step_gflops, r.dense_gemm_fraction);
+    std::printf("%-9s %6s %7s %6s %-7s %10.2f %12.0f %8.1f   (%.1fx dense)\n", "", "", "", "",
+                "sparse", r.sparse_step_seconds * 1e3, r.sparse_tokens_per_s, r.sparse_l0,
+                r.sparse_tokens_per_s / r.tokens_per_s);
   }
-  std::printf("\nstep split (ms): forward (encode, decode, loss) / backward / clip / Adam\n");
+  std::printf("\ndense step split (ms): forward (encode, decode, loss) / backward / clip / Adam\n");
   for (const auto& r : results) {
     std::printf("%-9s %10.2f %10.2f %10.2f %10.2f\n", r.name.c_str(), r.forward_seconds * 1e3,
                 r.backward_seconds * 1e3, r.clip_seconds * 1e3, r.adam_seconds * 1e3);
   }
-  std::printf("peak RSS: %.0f MB\n", rss);
+  std::printf(
+      "sparse step split (ms): encode (of which gemm) / decode+loss / backward / clip / "
+      "Adam\n");
+  for (const auto& r : results) {
+    std::printf("%-9s %10.2f (%.2f) %10.2f %10.2f %10.2f %10.2f\n", r.name.c_str(),
+                r.sparse_encode_seconds * 1e3, r.sparse_encode_gemm_seconds * 1e3,
+                r.sparse_decode_loss_seconds * 1e3, r.sparse_backward_seconds * 1e3,
+                r.sparse_clip_seconds * 1e3, r.sparse_adam_seconds * 1e3);
+  }
+  std::printf("encoder kernel (chunk of rows x d_in x d_sae, GF/s of each candidate):\n");
+  for (const auto& r : results) {
+    std::printf("%-9s %lld x %lld x %lld: chose %s;", r.name.c_str(),
+                static_cast<long long>(r.chunk_rows), static_cast<long long>(r.d_in),
+                static_cast<long long>(r.d_sae), r.encoder_kernel.c_str());
+    for (const auto& [kernel, gflops] : r.kernel_gflops)
+      std::printf(" %s %.1f", kernel.c_str(), gflops);
+    std::printf("\n");
+  }
+  std::printf("switch point (d_in 512, d_sae 4096, batch 1024): density / sparse ms / dense ms\n");
+  for (const auto& p : switchPoints) {
+    std::printf("  %6.3f %10.2f %10.2f\n", p.density, p.sparse_seconds * 1e3,
+                p.dense_seconds * 1e3);
+  }
+  std::printf(
+      "peak RSS: %.0f MB after the sparse notebook step (weights + Adam + batch: %.0f MB, "
+      "ratio %.2f); %.0f MB after the dense one; %.0f MB before any step\n",
+      notebook.sparse_peak_rss_mb, budgetMb, notebook.sparse_peak_rss_mb / budgetMb, rss,
+      baselineRss);
   return 0;
 }
 

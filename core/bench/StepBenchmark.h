@@ -2,9 +2,12 @@
 // `sae-train --benchmark`: times one full training step (forward, loss, backward, clipping,
 // Adam) at the notebook's shape and at a small one, on a batch whose L0 is calibrated to what a
 // trained SAE shows, next to the machine's fp32 matrix-multiply throughput measured in the same
-// run. tests/reference/bench_step.py times the same step in PyTorch eager.
+// run: the dense step (Sae::forward + autograd) and the sparse-aware step (SparseTrainingStep).
+// tests/reference/bench_step.py times the same dense step in PyTorch eager.
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sae {
 
@@ -12,22 +15,46 @@ struct StepBenchmarkResult {
   std::string name;
   int64_t d_in = 0, d_sae = 0, batch = 0;
   int repetitions = 0;
-  double step_seconds = 0;      // median over repetitions
+  // Dense step (medians over repetitions).
+  double step_seconds = 0;
   double forward_seconds = 0;   // encode, decode and loss terms
   double backward_seconds = 0;  // zero_grad + autograd backward
   double clip_seconds = 0;      // gradient clipping at total norm 1.0
   double adam_seconds = 0;      // Adam update
   double tokens_per_s = 0;
   double l0 = 0;                   // mean active latents per token of the benchmark batch
-  double gemm_gflops = 0;          // [batch,d_in] x [d_in,d_sae] fp32 product, same process
+  double gemm_gflops = 0;          // [batch,d_in] x [d_in,d_sae] fp32 product (torch), same process
   double step_gflops = 0;          // 10 * batch * d_in * d_sae flops (five products) per step
   double dense_gemm_fraction = 0;  // step_gflops / gemm_gflops
+  // Sparse-aware step (medians over repetitions).
+  double sparse_step_seconds = 0;
+  double sparse_encode_seconds = 0;       // encoder product in row chunks, bias, ReLU -> CSR
+  double sparse_encode_gemm_seconds = 0;  // of which the matrix products
+  double sparse_decode_loss_seconds = 0;  // decoder, MSE, L1, dL/dpre at the active entries
+  double sparse_backward_seconds = 0;     // gradients of the four parameters
+  double sparse_clip_seconds = 0;
+  double sparse_adam_seconds = 0;
+  double sparse_tokens_per_s = 0;
+  double sparse_l0 = 0;
+  std::string encoder_kernel;  // chosen by timing the candidates on the chunk shape
+  int64_t chunk_rows = 0;
+  std::vector<std::pair<std::string, double>> kernel_gflops;  // every candidate, chunk shape
+  double sparse_peak_rss_mb = 0;  // process peak after the sparse runs (before any dense one)
+  double peak_rss_mb = 0;         // process peak after this shape's dense run
+};
+
+// Sparse vs dense step time at one density (the auto switch point's evidence).
+struct SwitchPoint {
+  double density = 0;
+  double sparse_seconds = 0, dense_seconds = 0;
 };
 
 class StepBenchmark {
  public:
   static StepBenchmarkResult measure(const std::string& name, int64_t dIn, int64_t dSae,
                                      int64_t batch, int repetitions, double targetL0);
+  // Sparse and dense step times at these densities (d_in 512, d_sae 4096, batch 1024).
+  static std::vector<SwitchPoint> measureSwitch(const std::vector<double>& densities);
   // Prints a table (or one JSON object with --json) and returns the exit code.
   static int runCommandLine(bool json);
   static double peakRssMb();

@@ -132,14 +132,16 @@ std::vector<ConfigField> buildFields() {
       Field("d_sae", kSize, &R::d_sae,
             "derived: d_in * expansion_factor (a different value is rejected)"),
       Field("activation_fn", kSize, &R::activation_fn, "SAE nonlinearity; tanh-relu = tanh(relu)")
-          .choices({"relu", "tanh-relu"}),
+          .choices({"relu", "tanh-relu"})
+          .sweep(),
       Field("from_pretrained_path", kSize, &R::from_pretrained_path,
             "start from a saved SAE instead of a fresh initialisation")
           .path(),
       // --- Loss
       Field("mse_loss_normalization", kLoss, &R::mse_loss_normalization,
             "null = plain MSE; dense_batch divides by the batch's centred variance")
-          .choices({"dense_batch"}),
+          .choices({"dense_batch"})
+          .sweep(),
       Field("l1_coefficient", kLoss, &R::l1_coefficient, "weight of the sparsity penalty")
           .min(0)
           .sweep(),
@@ -148,10 +150,12 @@ std::vector<ConfigField> buildFields() {
           .sweep(),
       Field("scale_sparsity_penalty_by_decoder_norm", kLoss,
             &R::scale_sparsity_penalty_by_decoder_norm,
-            "weight each feature's penalty by its decoder row norm (April 2024 update)"),
+            "weight each feature's penalty by its decoder row norm (April 2024 update)")
+          .sweep(),
       Field("l1_warm_up_steps", kLoss, &R::l1_warm_up_steps,
             "steps over which the L1 coefficient ramps linearly from 0")
-          .min(0),
+          .min(0)
+          .sweep(),
       // --- Learning rate
       Field("lr_scheduler_name", kLr, &R::lr_scheduler_name,
             "main schedule between warm-up and decay (case-insensitive)")
@@ -175,24 +179,30 @@ std::vector<ConfigField> buildFields() {
           .sweep(),
       // --- Initialisation
       Field("apply_b_dec_to_input", kInit, &R::apply_b_dec_to_input,
-            "subtract b_dec from the input before encoding"),
+            "subtract b_dec from the input before encoding")
+          .sweep(),
       Field("b_dec_init_method", kInit, &R::b_dec_init_method,
             "decoder bias initialisation from the first buffer")
           .choices({"geometric_median", "mean", "zeros"})
           .sweep(),
       Field("normalize_sae_decoder", kInit, &R::normalize_sae_decoder,
-            "keep decoder rows at unit norm (must be false for the April 2024 recipe)"),
+            "keep decoder rows at unit norm (must be false for the April 2024 recipe)")
+          .sweep(),
       Field("decoder_heuristic_init", kInit, &R::decoder_heuristic_init,
-            "decoder rows uniform [0,1) scaled to norm 0.1"),
+            "decoder rows uniform [0,1) scaled to norm 0.1")
+          .sweep(),
       Field("init_encoder_as_decoder_transpose", kInit, &R::init_encoder_as_decoder_transpose,
-            "initialise W_enc as W_dec transposed"),
+            "initialise W_enc as W_dec transposed")
+          .sweep(),
       Field("decoder_orthogonal_init", kInit, &R::decoder_orthogonal_init,
-            "orthogonal decoder initialisation"),
+            "orthogonal decoder initialisation")
+          .sweep(),
       // --- Optimiser
       Field("adam_beta1", kOptim, &R::adam_beta1, "Adam beta1 (SAELens 1.5 default 0)")
           .min(0)
-          .below(1),
-      Field("adam_beta2", kOptim, &R::adam_beta2, "Adam beta2").min(0).below(1),
+          .below(1)
+          .sweep(),
+      Field("adam_beta2", kOptim, &R::adam_beta2, "Adam beta2").min(0).below(1).sweep(),
       // --- Buffer
       Field("n_batches_in_buffer", kBuffer, &R::n_batches_in_buffer,
             "store batches held in the shuffling buffer (half is served per refill)")
@@ -204,13 +214,16 @@ std::vector<ConfigField> buildFields() {
             "scale activations to mean squared norm d_in"),
       // --- Feature tracking
       Field("use_ghost_grads", kFeatures, &R::use_ghost_grads,
-            "add the ghost-gradient loss for dead features"),
+            "add the ghost-gradient loss for dead features")
+          .sweep(),
       Field("feature_sampling_window", kFeatures, &R::feature_sampling_window,
             "steps between resets of the feature-sparsity statistics")
-          .min(1),
+          .min(1)
+          .sweep(),
       Field("dead_feature_window", kFeatures, &R::dead_feature_window,
             "a feature that has not fired for this many steps counts as dead")
-          .min(1),
+          .min(1)
+          .sweep(),
       Field("dead_feature_threshold", kFeatures, &R::dead_feature_threshold,
             "unused in language-model training (kept for SAELens compatibility)")
           .min(0),
@@ -272,7 +285,8 @@ std::vector<ConfigField> buildFields() {
           .choices({"scale", "decoder", "unrotated_decoder"}),
       Field("noise_scale", kAdvanced, &R::noise_scale,
             "std of Gaussian noise added to the SAE's pre-activations")
-          .min(0),
+          .min(0)
+          .sweep(),
       Field("model_kwargs", kAdvanced, &R::model_kwargs,
             "extra keyword arguments of the model run"),
       Field("model_from_pretrained_kwargs", kAdvanced, &R::model_from_pretrained_kwargs,
@@ -434,9 +448,12 @@ nlohmann::json ConfigField::get(const RunConfig& config) const {
 
 void ConfigField::set(RunConfig& config, const nlohmann::json& value) const {
   if (value.is_array() && sweepable) {
+    // Lists are expanded by SweepExpansion before any RunConfig is filled: one run holds one
+    // value per field.
     throw ConfigError("config field '" + name + "'",
-                      {{name, name + ": sweeps (list values) are not supported yet: give one "
-                                     "value (run one config per value instead)"}});
+                      {{name, name + ": a list of values is a sweep (one SAE per combination): "
+                                     "train the file with sae-train --config FILE; one run "
+                                     "takes one value here"}});
   }
   const FieldType fieldType = type();
   const std::string expected = expectedText(fieldType, nullable());

@@ -36,7 +36,9 @@ struct ConfigField {
   // Added: strict bounds (lr > 0, adam betas < 1) keep minimum/maximum usable as spin-box limits.
   bool exclusiveMinimum = false;  // value must be > minimum
   bool exclusiveMaximum = false;  // value must be < maximum
-  bool sweepable = false;         // a list in SAELens (`X | list[X]`): gets the "no sweeps" message
+  // May hold a list in a config file: a sweep, one SAE per combination (SweepExpansion). The
+  // SAE, loss, schedule and optimiser fields; never those that define the shared activations.
+  bool sweepable = false;
   bool caseInsensitiveChoices = false;  // lr_scheduler_name: SAELens lower-cases it
 
   FieldType type() const;

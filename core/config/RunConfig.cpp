@@ -190,7 +190,7 @@ RunConfig RunConfig::fromJson(const nlohmann::json& object, const std::string& s
   return config;
 }
 
-RunConfig RunConfig::loadFile(const std::string& path) {
+nlohmann::json RunConfig::readJsonFile(const std::string& path, std::string* baseDir) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError("cannot read config file '" + path + "': " + std::strerror(errno));
@@ -206,10 +206,19 @@ RunConfig RunConfig::loadFile(const std::string& path) {
     throw ConfigError(path + ": invalid JSON at line " + std::to_string(line) + ", column " +
                       std::to_string(column) + ": " + parseReason(error.what()));
   }
-  std::error_code ec;
-  fs::path base = fs::absolute(fs::path(path), ec).parent_path();
-  if (ec) base = fs::path(path).parent_path();
-  return fromJson(object, path, base.string());
+  if (baseDir) {
+    std::error_code ec;
+    fs::path base = fs::absolute(fs::path(path), ec).parent_path();
+    if (ec) base = fs::path(path).parent_path();
+    *baseDir = base.string();
+  }
+  return object;
+}
+
+RunConfig RunConfig::loadFile(const std::string& path) {
+  std::string base;
+  const nlohmann::json object = readJsonFile(path, &base);
+  return fromJson(object, path, base);
 }
 
 nlohmann::ordered_json RunConfig::toOrderedJson() const {

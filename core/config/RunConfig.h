@@ -129,6 +129,10 @@ struct RunConfig {
                             const std::string& baseDir = "");
   // Read a JSON file; broken JSON is reported with file, line and column.
   static RunConfig loadFile(const std::string& path);
+  // The parsed JSON of a config file, not checked against the schema (a sweep file holds
+  // lists); errors as loadFile. baseDir, when given, receives the folder relative paths in
+  // the file resolve against.
+  static nlohmann::json readJsonFile(const std::string& path, std::string* baseDir = nullptr);
   // Every field, SAELens names, derived values not included (except d_sae, written as
   // d_in * expansion_factor like SAELens's saved config). nlohmann::json sorts keys.
   nlohmann::json toJson() const;

@@ -6,6 +6,7 @@
 #include "config/ConfigError.h"
 #include "data/CachedActivationSource.h"
 #include "data/LanguageModelActivationSource.h"
+#include "data/ShardedTokenSource.h"
 #include "data/SyntheticActivationSource.h"
 #include "data/TokenSourceFactory.h"
 #include "demo/DemoWorld.h"
@@ -31,7 +32,8 @@ int64_t bosTokenIdFor(const std::string& modelFolder) {
 }  // namespace
 
 std::shared_ptr<ActivationSource> ActivationSourceFactory::create(
-    const RunConfig& config, const std::function<void(const std::string&)>& log) {
+    const RunConfig& config, const std::function<void(const std::string&)>& log,
+    const DataShard& shard) {
   if (config.use_synthetic_activations) {
     SyntheticOptions options;
     options.d_in = config.d_in;
@@ -39,11 +41,13 @@ std::shared_ptr<ActivationSource> ActivationSourceFactory::create(
     options.feature_probability = config.synthetic_feature_probability;
     options.noise_std = config.synthetic_noise_std;
     options.seed = static_cast<uint64_t>(config.synthetic_seed);
+    options.shard = shard;
     return std::make_shared<SyntheticActivationSource>(options);
   }
   if (config.use_cached_activations) {
     return std::make_shared<CachedActivationSource>(config.resolvedCachedActivationsPath(),
-                                                    config.d_in, 0, config.totalTrainingTokens());
+                                                    config.d_in, 0, config.totalTrainingTokens(),
+                                                    shard);
   }
   // A language model (a folder or a name in the app's models folder / the hub cache) run up to
   // the hook on the dataset's token rows.
@@ -60,9 +64,11 @@ std::shared_ptr<ActivationSource> ActivationSourceFactory::create(
   auto model = std::make_shared<const HookedTransformer>(ModelLoader::loadFolder(modelFolder));
   TokenSourceOptions tokenOptions;
   tokenOptions.bosTokenId = bosTokenIdFor(modelFolder);
-  return std::make_shared<LanguageModelActivationSource>(
-      model, TokenSourceFactory::create(resolved, tokenOptions), config.resolvedHookPoint(),
-      config.hook_point_head_index, config.store_batch_size, config.d_in);
+  std::shared_ptr<TokenSource> tokens = TokenSourceFactory::create(resolved, tokenOptions);
+  if (!shard.isWhole()) tokens = std::make_shared<ShardedTokenSource>(tokens, shard);
+  return std::make_shared<LanguageModelActivationSource>(model, tokens, config.resolvedHookPoint(),
+                                                         config.hook_point_head_index,
+                                                         config.store_batch_size, config.d_in);
 }
 
 }  // namespace sae

@@ -42,10 +42,47 @@ ActivationStore::ActivationStore(std::shared_ptr<ActivationSource> source,
   }
 }
 
+ActivationStore::~ActivationStore() {
+  // A producer still running reads from the source: wait for it before the source goes.
+  if (prefetched_.valid()) prefetched_.wait();
+}
+
+bool ActivationStore::prefetchNextBuffer() {
+  if (prefetched_.valid() || batchesUntilRefill() == 0) return false;
+  const int64_t rows =
+      (options_.n_batches_in_buffer / 2) * options_.store_batch_size * options_.context_size;
+  sourceStateBeforePrefetch_ = source_->saveState();
+  prefetchedRows_ = rows;
+  const int threads = at::get_num_threads();
+  prefetched_ = std::async(std::launch::async, [source = source_, rows, threads] {
+    // Grad mode and the intra-op thread count are per thread: set them as the trainer's.
+    torch::NoGradGuard noGrad;
+    at::set_num_threads(threads);
+    return source->next(rows);
+  });
+  return true;
+}
+
+int64_t ActivationStore::batchesUntilRefill() const {
+  if (!loaderData_.defined()) return 0;
+  const int64_t left = loaderData_.size(0) - loaderPos_;
+  return left <= 0 ? 0 : (left + options_.train_batch_size - 1) / options_.train_batch_size;
+}
+
+torch::Tensor ActivationStore::sourceRows(int64_t rows) {
+  if (prefetched_.valid()) {
+    if (prefetchedRows_ != rows)
+      throw std::logic_error("activation store: prefetched rows mismatch");
+    sourceStateBeforePrefetch_.clear();
+    return prefetched_.get();  // rethrows the source's error here, where it would have happened
+  }
+  return source_->next(rows);
+}
+
 torch::Tensor ActivationStore::getBuffer(int64_t nBatches) {
   torch::NoGradGuard noGrad;
   const int64_t rows = nBatches * options_.store_batch_size * options_.context_size;
-  torch::Tensor buffer = source_->next(rows);
+  torch::Tensor buffer = sourceRows(rows);
   if (buffer.dim() != 2 || buffer.size(0) != rows || buffer.size(1) != dIn() ||
       buffer.scalar_type() != torch::kFloat32) {
     throw std::runtime_error("activation source '" + source_->describe() +
@@ -133,12 +170,18 @@ StreamState ActivationStore::saveState() const {
                                  torch::kInt64);
   state["scaling_factor"] = scalingFactor_ ? torch::tensor({*scalingFactor_}, torch::kFloat64)
                                            : torch::empty({0}, torch::kFloat64);
-  for (const auto& [name, tensor] : source_->saveState())
+  // While rows are fetched ahead the source must not be read from two threads; the state saved
+  // is the one from before the prefetch (see prefetchNextBuffer).
+  if (prefetched_.valid()) prefetched_.wait();
+  const StreamState sourceState =
+      prefetched_.valid() ? sourceStateBeforePrefetch_ : source_->saveState();
+  for (const auto& [name, tensor] : sourceState)
     state["source." + name] = tensor;
   return state;
 }
 
 void ActivationStore::restoreState(const StreamState& state) {
+  if (prefetched_.valid()) throw std::logic_error("restoreState on a store that fetched ahead");
   auto get = [&](const std::string& key) -> const torch::Tensor& {
     const auto it = state.find(key);
     if (it == state.end())

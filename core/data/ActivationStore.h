@@ -7,6 +7,7 @@
 //    second half -> batches of train_batch_size in a DataLoader(shuffle=True, drop_last=False)
 //    order (a randperm drawn from a generator seeded by one draw of the default generator).
 // All randomness comes from torch's default generator, in SAELens's order.
+#include <future>
 #include <memory>
 #include <optional>
 
@@ -47,8 +48,23 @@ class ActivationStore {
   // On a fresh store over a fresh source with the same settings, before any batch.
   void restoreState(const StreamState& state);
 
+  // Overlapped pipeline: the source reads the next refill's rows (the language model's forward
+  // passes) on a producer thread while the caller trains on the current rows. Only the source's
+  // next() moves to that thread; every draw from torch's default generator stays on the caller's
+  // thread in SAELens's order, so the batches are the same bit for bit. The caller must not let
+  // anything else read from the source's streams (an evaluation drawing prompts from the token
+  // stream) before the next refill: that would change which tokens each gets. One buffer is
+  // fetched ahead at most. Returns false (and does nothing) when no refill is pending or a
+  // prefetch is already running.
+  bool prefetchNextBuffer();
+  // nextBatch() calls that return rows before one of them refills (0: the next one refills).
+  int64_t batchesUntilRefill() const;
+  ~ActivationStore();
+
  private:
   void refill();
+  // The source's rows for getBuffer: the prefetched ones when they are for this many rows.
+  torch::Tensor sourceRows(int64_t rows);
   std::shared_ptr<ActivationSource> source_;
   ActivationStoreOptions options_;
   std::optional<double> scalingFactor_;
@@ -56,6 +72,11 @@ class ActivationStore {
   torch::Tensor loaderData_;   // second half of the last mix
   torch::Tensor loaderOrder_;  // permutation of loaderData_ rows
   int64_t loaderPos_ = 0;
+  std::future<torch::Tensor> prefetched_;
+  int64_t prefetchedRows_ = 0;
+  // The source's state before the prefetch: a checkpoint taken while rows are fetched ahead
+  // describes the stream as if they had not been, so the resumed run reads them again.
+  StreamState sourceStateBeforePrefetch_;
 };
 
 }  // namespace sae

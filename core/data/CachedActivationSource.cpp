@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 
 #include "formats/Safetensors.h"
 
@@ -38,8 +39,13 @@ std::string compactCount(int64_t n) {
 }  // namespace
 
 CachedActivationSource::CachedActivationSource(const std::string& folder, int64_t dIn,
-                                               int64_t layerIndex, int64_t trainingTokens)
-    : folder_(folder), dIn_(dIn), layerIndex_(layerIndex), trainingTokens_(trainingTokens) {
+                                               int64_t layerIndex, int64_t trainingTokens,
+                                               const DataShard& shard)
+    : folder_(folder),
+      dIn_(dIn),
+      layerIndex_(layerIndex),
+      trainingTokens_(trainingTokens),
+      shard_(shard) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) {
@@ -85,6 +91,14 @@ CachedActivationSource::CachedActivationSource(const std::string& folder, int64_
     fileRows_.push_back(shape[0]);
     totalRows_ += shape[0];
   }
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count)
+    throw std::runtime_error("cached activations: " + shard.describe() + " is not a shard");
+  shardStart_ = totalRows_ * shard.index / shard.count;
+  shardRows_ = totalRows_ * (shard.index + 1) / shard.count - shardStart_;
+  int64_t skip = shardStart_;
+  while (fileIndex_ < files_.size() && skip >= fileRows_[fileIndex_])
+    skip -= fileRows_[fileIndex_++];
+  skipInFile_ = skip;
 }
 
 torch::Tensor CachedActivationSource::loadFile(size_t index) const {
@@ -103,6 +117,18 @@ torch::Tensor CachedActivationSource::loadFile(size_t index) const {
 
 torch::Tensor CachedActivationSource::next(int64_t rows) {
   if (rows < 0) throw std::runtime_error("cached activations: negative row count requested");
+  if (!shard_.isWhole() && rowsServed_ + rows > shardRows_) {
+    throw std::runtime_error(
+        "cached activations in " + folder_ + ": the share of data-parallel " + shard_.describe() +
+        " (rows " + std::to_string(shardStart_) + " to " +
+        std::to_string(shardStart_ + shardRows_ - 1) + " of " + std::to_string(totalRows_) +
+        ") ran out after " + std::to_string(rowsServed_) + " rows; " +
+        (trainingTokens_ > 0 ? "the config asks for " + std::to_string(trainingTokens_) +
+                                   " training tokens from all ranks together (and each store "
+                                   "reads ahead by a buffer)"
+                             : "a read of " + std::to_string(rows) + " more rows was requested") +
+        " — cache more activations or lower training_tokens");
+  }
   torch::Tensor out = torch::empty({rows, dIn_}, torch::kFloat32);
   int64_t filled = 0;
   while (filled < rows) {
@@ -117,7 +143,7 @@ torch::Tensor CachedActivationSource::next(int64_t rows) {
     }
     if (!current_.defined()) {
       current_ = loadFile(fileIndex_);
-      rowInFile_ = 0;
+      rowInFile_ = std::exchange(skipInFile_, 0);  // a shard may start inside its first file
     }
     const int64_t take = std::min(rows - filled, current_.size(0) - rowInFile_);
     out.narrow(0, filled, take).copy_(current_.narrow(0, rowInFile_, take));
@@ -135,7 +161,12 @@ torch::Tensor CachedActivationSource::next(int64_t rows) {
 
 std::string CachedActivationSource::describe() const {
   return "cached activations in " + folder_ + " (" + std::to_string(files_.size()) +
-         (files_.size() == 1 ? " file, " : " files, ") + compactCount(totalRows_) + " rows)";
+         (files_.size() == 1 ? " file, " : " files, ") + compactCount(totalRows_) + " rows" +
+         (shard_.isWhole()
+              ? std::string()
+              : "; " + shard_.describe() + " reads rows " + std::to_string(shardStart_) + " to " +
+                    std::to_string(shardStart_ + shardRows_ - 1)) +
+         ")";
 }
 
 }  // namespace sae
@@ -144,9 +175,9 @@ namespace sae {
 
 StreamState CachedActivationSource::saveState() const {
   StreamState state;
-  state["position"] = torch::tensor(
-      {rowsServed_, static_cast<int64_t>(fileIndex_), current_.defined() ? rowInFile_ : 0},
-      torch::kInt64);
+  state["position"] = torch::tensor({rowsServed_, static_cast<int64_t>(fileIndex_),
+                                     current_.defined() ? rowInFile_ : skipInFile_},
+                                    torch::kInt64);
   return state;
 }
 
@@ -168,6 +199,7 @@ void CachedActivationSource::restoreState(const StreamState& state) {
   fileIndex_ = static_cast<size_t>(file);
   current_ = torch::Tensor();
   rowInFile_ = 0;
+  skipInFile_ = 0;
   if (row > 0) {
     current_ = loadFile(fileIndex_);
     rowInFile_ = row;

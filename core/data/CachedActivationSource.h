@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "data/ActivationSource.h"
+#include "data/DataShard.h"
 
 namespace sae {
 
@@ -16,9 +17,11 @@ class CachedActivationSource : public ActivationSource {
   // Throws std::runtime_error if the folder is missing, holds no 0.safetensors, or a file's
   // "activations" header does not match d_in / layerIndex (message names the file and shapes).
   // Only headers are read here. `trainingTokens` (the config's training_tokens, 0 = unknown)
-  // only makes the run-out error say how many tokens the config asks for.
+  // only makes the run-out error say how many tokens the config asks for. `shard`
+  // (data-parallel) reads a contiguous block of the rows of all files together: rank r of w
+  // reads rows [r * total / w, (r + 1) * total / w).
   CachedActivationSource(const std::string& folder, int64_t dIn, int64_t layerIndex = 0,
-                         int64_t trainingTokens = 0);
+                         int64_t trainingTokens = 0, const DataShard& shard = {});
   int64_t dIn() const override { return dIn_; }
   torch::Tensor next(int64_t rows) override;
   bool shufflesBuffers() const override { return false; }
@@ -38,6 +41,9 @@ class CachedActivationSource : public ActivationSource {
   int64_t totalRows_ = 0;
   size_t fileIndex_ = 0;
   int64_t rowInFile_ = 0;
+  DataShard shard_;
+  int64_t shardStart_ = 0, shardRows_ = 0;  // this shard's first row and row count
+  int64_t skipInFile_ = 0;  // where the shard starts in fileIndex_, until that file is loaded
   torch::Tensor current_;
 };
 

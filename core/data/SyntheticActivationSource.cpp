@@ -26,6 +26,8 @@ double uniform01(at::CPUGeneratorImpl* generator) {
 
 // Decorrelates the noise generator's seed from the main one (golden-ratio constant).
 constexpr uint64_t kNoiseSeedMix = 0x9E3779B97F4A7C15ULL;
+// Spreads the data-parallel ranks' seeds apart (an odd constant from splitmix64).
+constexpr uint64_t kShardSeedMix = 0xBF58476D1CE4E5B9ULL;
 
 }  // namespace
 
@@ -47,6 +49,15 @@ SyntheticActivationSource::SyntheticActivationSource(const SyntheticOptions& opt
   features_ = torch::randn({options.n_features, options.d_in}, generator_, torch::kFloat32);
   features_ = features_ / features_.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
   magnitudes_ = torch::rand({options.n_features}, generator_, torch::kFloat32) + 0.5;
+  const DataShard& shard = options.shard;
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count)
+    throw std::runtime_error("synthetic activations: " + shard.describe() + " is not a shard");
+  if (shard.index > 0) {
+    // The features above are the same on every rank; the rows from here on are this rank's own.
+    const uint64_t seed = options.seed + static_cast<uint64_t>(shard.index) * kShardSeedMix;
+    generator_.set_current_seed(seed);
+    noiseGenerator_.set_current_seed(seed ^ kNoiseSeedMix);
+  }
 }
 
 torch::Tensor SyntheticActivationSource::next(int64_t rows) {
@@ -127,6 +138,7 @@ std::string SyntheticActivationSource::describe() const {
                 options_.feature_probability,
                 options_.feature_probability * static_cast<double>(options_.n_features),
                 options_.noise_std, static_cast<unsigned long long>(options_.seed));
+  if (!options_.shard.isWhole()) return buf + (", " + options_.shard.describe() + "'s stream");
   return buf;
 }
 

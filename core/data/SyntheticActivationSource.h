@@ -1,5 +1,6 @@
 #pragma once
 #include "data/ActivationSource.h"
+#include "data/DataShard.h"
 
 namespace sae {
 
@@ -9,6 +10,9 @@ struct SyntheticOptions {
   double feature_probability = 0.01;  // each feature fires independently on each row
   double noise_std = 0.0;             // isotropic Gaussian noise added to every row
   uint64_t seed = 0;
+  // Data-parallel: every rank has the same true features; shard index i > 0 draws its firings
+  // and noise from a stream seeded from (seed, i), index 0 is the single-process stream.
+  DataShard shard;
 };
 
 // Ground truth for checking that training recovers features: x = sum_i c_i d_i + noise with

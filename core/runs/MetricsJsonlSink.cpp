@@ -1,8 +1,11 @@
 #include "runs/MetricsJsonlSink.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +17,9 @@ MetricsJsonlSink::MetricsJsonlSink(const std::string& path, bool append)
     throw std::runtime_error("cannot open metrics file '" + path +
                              "' for writing: " + std::strerror(errno));
   }
+  std::error_code ec;
+  committedBytes_ = append ? std::filesystem::file_size(path, ec) : 0;
+  if (ec) committedBytes_ = 0;
 }
 
 void MetricsJsonlSink::onMetrics(const MetricsEvent& event) {
@@ -30,9 +36,23 @@ void MetricsJsonlSink::onMetrics(const MetricsEvent& event) {
       line[name] = nullptr;
     }
   }
+  const std::string text = line.dump() + '\n';
   std::lock_guard<std::mutex> lock(mutex_);
-  out_ << line.dump() << '\n';
+  if (!out_) throw std::runtime_error("metrics file '" + path_ + "' failed earlier; not written");
+  out_ << text;
   out_.flush();
+  if (!out_) {
+    const int error = errno;
+    // Part of the line may have reached the file: cut it off so that every line stays whole.
+    out_.close();
+    std::error_code ec;
+    std::filesystem::resize_file(path_, committedBytes_, ec);
+    throw std::runtime_error("cannot write metrics file '" + path_ + "' at step " +
+                             std::to_string(event.step) + ": " + std::strerror(error) +
+                             " (disk full or no longer writable?). The lines before stay; free " +
+                             "space and continue the run from its last checkpoint (--resume)");
+  }
+  committedBytes_ += text.size();
 }
 
 }  // namespace sae

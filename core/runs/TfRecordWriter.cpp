@@ -3,7 +3,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 #include "runs/Crc32c.h"
 
@@ -41,17 +43,27 @@ void TfRecordWriter::write(const std::string& data) {
   const std::string record = frame(data);
   out_.write(record.data(), static_cast<std::streamsize>(record.size()));
   check("write to");
+  pendingBytes_ += record.size();
 }
 
 void TfRecordWriter::flush() {
   out_.flush();
   check("flush");
+  committedBytes_ += pendingBytes_;
+  pendingBytes_ = 0;
 }
 
 void TfRecordWriter::check(const char* what) {
   if (!out_) {
+    const int error = errno;
+    if (out_.is_open()) {
+      // Part of a record may have reached the file: cut back to the last whole flush.
+      out_.close();
+      std::error_code ec;
+      std::filesystem::resize_file(path_, committedBytes_, ec);
+    }
     throw std::runtime_error(std::string("cannot ") + what + " event file '" + path_ +
-                             "' (disk full or folder removed?): " + std::strerror(errno));
+                             "' (disk full or folder removed?): " + std::strerror(error));
   }
 }
 

@@ -3,6 +3,7 @@
 // data | u32 masked CRC-32C of the data, all little-endian. A reader stops at the first
 // incomplete record, so a killed writer leaves a file that is readable up to its last whole
 // record.
+#include <cstdint>
 #include <fstream>
 #include <string>
 
@@ -17,7 +18,8 @@ class TfRecordWriter {
   static std::string frame(const std::string& data);
 
   // Buffered; call flush() to hand the bytes to the OS. Throws naming the path when the stream
-  // fails (disk full, folder removed).
+  // fails (disk full, file size limit, folder removed); the file is then cut back to the
+  // records of the last successful flush, so it never ends in half a record.
   void write(const std::string& data);
   void flush();
 
@@ -28,6 +30,8 @@ class TfRecordWriter {
 
   std::string path_;
   std::ofstream out_;
+  std::uintmax_t committedBytes_ = 0;  // file size after the last successful flush
+  std::uintmax_t pendingBytes_ = 0;    // bytes written since then
 };
 
 }  // namespace sae

@@ -14,6 +14,7 @@
 #include "eval/LanguageModelEvaluator.h"
 #include "formats/Safetensors.h"
 #include "sae/SaeFolder.h"
+#include "train/DistributedContext.h"
 #include "train/GradientClipping.h"
 
 namespace sae {
@@ -82,7 +83,38 @@ std::shared_ptr<Sae> Trainer::makeSae(const RunConfig& config) {
   return sae;
 }
 
+void Trainer::setDistributed(std::shared_ptr<DistributedContext> context) {
+  if (step_ != 0) throw std::logic_error("setDistributed on a trainer that has trained");
+  distributed_ = context && context->worldSize() > 1 ? std::move(context) : nullptr;
+  if (!distributed_) return;
+  // Ranks with different settings would silently train a mix: compare a digest of the config
+  // (FNV-1a over its JSON) with rank 0's. Paths are left out: they may differ between machines.
+  nlohmann::json settings = config_.toJson();
+  for (const char* path : {"dataset_path", "cached_activations_path", "from_pretrained_path",
+                           "model_name", "checkpoint_path"})
+    settings.erase(path);
+  uint64_t digest = 14695981039346656037ULL;
+  for (const unsigned char c : settings.dump())
+    digest = (digest ^ c) * 1099511628211ULL;
+  const torch::Tensor mine = torch::tensor(
+      {static_cast<int64_t>(digest & 0xffffffffULL), static_cast<int64_t>(digest >> 32)},
+      torch::kInt64);
+  const torch::Tensor rank0 = mine.clone();
+  distributed_->broadcast({rank0});
+  if (!torch::equal(mine, rank0)) {
+    const std::string why =
+        "config differs from rank 0's: every rank of a data-parallel run must train with the "
+        "same settings (the same config file and --set options; only paths may differ)";
+    distributed_->reportFailure("its " + why);
+    throw ConfigError("rank " + std::to_string(distributed_->rank()) + "'s " + why);
+  }
+  // Every rank seeds torch alike, but a rank's own generator use (or a different build) must not
+  // make the SAEs differ: all start from rank 0's.
+  distributed_->broadcast(sae_->trainableParameters());
+}
+
 void Trainer::initBDec() {
+  if (bDecInitialised_) return;
   bDecInitialised_ = true;
   // Starting from a saved SAE keeps its b_dec.
   if (config_.from_pretrained_path && !config_.from_pretrained_path->empty()) return;
@@ -92,6 +124,8 @@ void Trainer::initBDec() {
   } else if (method == "mean") {
     sae_->initializeBDecWithMean(store_->storageBuffer());
   }
+  // Each rank saw only its own storage buffer: all take rank 0's b_dec.
+  if (distributed_) distributed_->broadcast({sae_->b_dec});
 }
 
 torch::Tensor Trainer::logFeatureSparsity() const {
@@ -125,7 +159,36 @@ std::string Trainer::divergedMessage(const std::string& what, double value,
 
 MetricsEvent Trainer::trainStep() {
   if (!bDecInitialised_) initBDec();
-  torch::Tensor x = store_->nextBatch();
+  return trainStepOn(store_->nextBatch());
+}
+
+void Trainer::setStepPath(StepPath path) {
+  if (!trainingStep_) trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
+  trainingStep_->setPath(path);
+}
+
+const SparseTrainingStep& Trainer::trainingStep() {
+  if (!trainingStep_) trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
+  return *trainingStep_;
+}
+
+SaeForward Trainer::forwardBackward(const torch::Tensor& x, double l1Coefficient,
+                                    const torch::Tensor& deadMask) {
+  if (!trainingStep_) trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
+  // Sparse (ReLU, sparse batch): no autograd history, feature_acts left undefined; the firing
+  // counts and L0 come from trainingStep_. Dense: Sae::forward.
+  SaeForward out = trainingStep_->forward(x, l1Coefficient, deadMask);
+  // NaN/Inf guard: stop before a non-finite loss or gradient reaches the weights, so that the
+  // SAE and every checkpoint already written stay usable.
+  const double loss = out.loss.item<double>();
+  if (!std::isfinite(loss)) throw std::runtime_error(divergedMessage("the loss", loss, out));
+  optimizer_->zeroGrad();
+  trainingStep_->backward(out);
+  return out;
+}
+
+MetricsEvent Trainer::trainStepOn(const torch::Tensor& x) {
+  if (!bDecInitialised_) initBDec();
   const int64_t batchRows = x.size(0);
   nTrainingTokens_ += config_.train_batch_size;
 
@@ -160,31 +223,31 @@ MetricsEvent Trainer::trainStep() {
   // 3. dead mask from the counters before this step's forward pass
   const torch::Tensor deadMask =
       nForwardPassesSinceFired_ > static_cast<double>(config_.dead_feature_window);
+  // Data-parallel: the counters below count this rank's rows; reduceAcrossRanks replaces that
+  // with the combined batch's counts.
+  const torch::Tensor actFreqBefore = distributed_ ? actFreqScores_.clone() : torch::Tensor();
 
   // 4. forward with this step's coefficient
   const double l1Coefficient = l1Scheduler_.coefficientAt(step_);
   const double lr = lrScheduler_.lrAt(step_);
-  SaeForward out = sae_->forward(x, l1Coefficient, deadMask, /*training=*/true);
+  // 7a. (SAELens 1.5 order: zero, backward, ...) the gradients of this step's loss
+  SaeForward out = forwardBackward(x, l1Coefficient, deadMask);
 
   // 5-6. firing counters
   {
     torch::NoGradGuard noGrad;
-    const torch::Tensor fired = out.feature_acts > 0;
-    const torch::Tensor didFire = fired.any(0);
+    // (feature_acts > 0).sum(0), from whichever path ran (the sparse one has no dense acts).
+    const torch::Tensor& firedCounts = trainingStep_->firingCounts();
+    const torch::Tensor didFire = firedCounts > 0;
     nForwardPassesSinceFired_.add_(1);
     nForwardPassesSinceFired_.masked_fill_(didFire, 0);
-    actFreqScores_.add_(fired.sum(0).to(torch::kFloat32));
+    actFreqScores_.add_(firedCounts);
     nFracActiveTokens_ += batchRows;
   }
 
-  // NaN/Inf guard: stop before a non-finite loss or gradient reaches the weights, so that the
-  // SAE and every checkpoint already written stay usable.
-  const double loss = out.loss.item<double>();
-  if (!std::isfinite(loss)) throw std::runtime_error(divergedMessage("the loss", loss, out));
+  if (distributed_) reduceAcrossRanks(batchRows, actFreqBefore);
 
-  // 7. optimiser update (SAELens 1.5 order: zero, backward, clip, parallel removal, step)
-  optimizer_->zeroGrad();
-  out.loss.backward();
+  // 7b. optimiser update (SAELens 1.5 order: ..., clip, parallel removal, step)
   const double gradNorm =
       GradientClipping::clipByTotalNorm(sae_->trainableParameters(), kMaxGradNorm);
   if (!std::isfinite(gradNorm))
@@ -210,8 +273,7 @@ MetricsEvent Trainer::trainStep() {
     const torch::Tensor explained = 1 - residualSq / totalSq;
     event.values["metrics/explained_variance"] = explained.mean().item<double>();
     event.values["metrics/explained_variance_std"] = explained.std().item<double>();
-    event.values["metrics/l0"] =
-        (out.feature_acts > 0).to(torch::kFloat32).sum(-1).mean().item<double>();
+    event.values["metrics/l0"] = trainingStep_->l0();
     event.values["sparsity/mean_passes_since_fired"] =
         nForwardPassesSinceFired_.mean().item<double>();
     event.values["sparsity/dead_features"] = deadMask.sum().item<double>();
@@ -235,10 +297,89 @@ MetricsEvent Trainer::trainStep() {
     }
   }
 
+  if (distributed_ && !event.values.empty()) averageAcrossRanks(event);
+
   lastMse_ = out.mse_loss.item<double>();
   lastL1_ = out.l1_loss.item<double>();
   ++step_;
   return event;
+}
+
+void Trainer::reduceAcrossRanks(int64_t batchRows, const torch::Tensor& actFreqBefore) {
+  torch::NoGradGuard noGrad;
+  const auto parameters = sae_->trainableParameters();
+  // Float32 SAEs reduce in float32 (half the traffic); the counts are whole numbers below 2^24
+  // for any realistic global batch, so they stay exact in it.
+  const auto dtype =
+      parameters.front().scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  // The losses are means over rows: the combined batch's gradient is the row-weighted mean of
+  // the ranks' gradients (equal shares make it the plain mean).
+  std::vector<torch::Tensor> parts;
+  for (const auto& p : parameters) {
+    torch::Tensor g = p.grad();
+    if (!g.defined()) g = torch::zeros_like(p);
+    if (g.is_sparse()) g = g.to_dense();
+    parts.push_back(g.reshape({-1}).to(dtype) * static_cast<double>(batchRows));
+  }
+  parts.push_back((actFreqScores_ - actFreqBefore).to(dtype));  // this step's firing counts
+  parts.push_back(
+      torch::tensor({static_cast<double>(batchRows), stopPending_ ? 1.0 : 0.0}).to(dtype));
+  torch::Tensor buffer = torch::cat(parts);
+  distributed_->allReduceSum(buffer);
+
+  const int64_t dSae = actFreqScores_.numel();
+  const int64_t total = buffer.numel();
+  const double globalRows = buffer[total - 2].item<double>();
+  int64_t offset = 0;
+  for (const auto& p : parameters) {
+    const torch::Tensor mean = (buffer.narrow(0, offset, p.numel()) / globalRows).view(p.sizes());
+    offset += p.numel();
+    torch::Tensor g = p.grad();
+    if (g.defined() && !g.is_sparse()) {
+      g.copy_(mean);  // in place: a step may reuse its gradient tensors
+    } else {
+      p.mutable_grad() = mean.to(p.scalar_type()).contiguous();
+    }
+  }
+  // Exactly what one process would have: the counts of every rank's rows.
+  const torch::Tensor counts = buffer.narrow(0, offset, dSae).to(torch::kFloat32);
+  actFreqScores_.copy_(actFreqBefore + counts);
+  nForwardPassesSinceFired_.masked_fill_(counts > 0, 0);
+  nFracActiveTokens_ += static_cast<int64_t>(globalRows) - batchRows;
+  // A stop asked on any rank ends every rank's loop after this same step.
+  if (buffer[total - 1].item<double>() > 0) stopRequested_ = true;
+}
+
+// The logged values describe the combined batch: means over rows (losses, l0, explained
+// variance) average exactly for equal shares; values every rank shares (learning rate, dead
+// features, token counts) average to themselves. Every rank logs the same keys at the same
+// steps, so the values line up in key order.
+void Trainer::averageAcrossRanks(MetricsEvent& event) {
+  std::vector<double> values;
+  values.reserve(event.values.size());
+  for (const auto& entry : event.values)
+    values.push_back(entry.second);
+  torch::Tensor buffer =
+      torch::tensor(values, torch::TensorOptions().dtype(torch::kFloat64)).contiguous();
+  distributed_->allReduceSum(buffer);
+  buffer = buffer / static_cast<double>(distributed_->worldSize());
+  const double* reduced = buffer.data_ptr<double>();
+  size_t i = 0;
+  for (auto& entry : event.values)
+    entry.second = reduced[i++];
+}
+
+bool Trainer::evaluatesBeforeNextRefill() const {
+  // Evaluations draw prompts from the training token stream: one between now and the next
+  // refill must draw them before that refill's rows are read, as without the prefetch.
+  if (!dynamic_cast<const LanguageModelActivationSource*>(&store_->source())) return false;
+  const int64_t evalEvery = config_.wandb_log_frequency * config_.eval_every_n_wandb_logs;
+  if (evalEvery <= 0) return false;
+  // Steps step_ .. step_ + b - 1 train on rows already in the store; evaluations run at the end
+  // of steps s with (s + 1) % evalEvery == 0.
+  const int64_t b = store_->batchesUntilRefill();
+  const int64_t nextEvalStep = ((step_ + evalEvery) / evalEvery) * evalEvery - 1;
+  return nextEvalStep <= step_ + b - 1;
 }
 
 bool Trainer::run() {
@@ -263,6 +404,11 @@ bool Trainer::run() {
     waitWhilePaused();
     if (stopRequested_) break;
     MetricsEvent event = trainStep();
+    // Overlapped pipeline: the source fills the next buffer while the coming steps train (when
+    // the run still needs one).
+    if (prefetch_ && totalSteps - step_ > store_->batchesUntilRefill() &&
+        !evaluatesBeforeNextRefill() && store_->prefetchNextBuffer())
+      ++prefetchedBuffers_;
     event.wall_seconds = wallSecondsBefore_ + seconds(start);
     if (!event.values.empty()) emit(event);
 
@@ -304,7 +450,14 @@ bool Trainer::run() {
 void Trainer::requestStop() {
   {
     std::lock_guard<std::mutex> lock(pauseMutex_);
-    stopRequested_ = true;
+    // Data-parallel: every rank must run the same steps, so the request travels with the next
+    // step's all-reduce and stops every rank after that step (a pause ends so it can).
+    if (distributed_) {
+      stopPending_ = true;
+      paused_ = false;
+    } else {
+      stopRequested_ = true;
+    }
   }
   pauseChanged_.notify_all();
 }

@@ -1,18 +1,13 @@
 #include "train/TrainingRun.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
-#include "config/AtomicFile.h"
+#include "config/ConfigError.h"
 #include "data/ActivationSourceFactory.h"
 #include "data/ActivationStore.h"
-#include "runs/MetricsJsonlSink.h"
-#include "runs/RunManifest.h"
-#include "runs/TensorBoardEventSink.h"
+#include "runs/RunFolderWriter.h"
+#include "train/DistributedContext.h"
 #include "train/TorchSettings.h"
 #include "train/Trainer.h"
 
@@ -20,44 +15,47 @@ namespace fs = std::filesystem;
 
 namespace sae {
 
-namespace {
-
-// Keeps the lines of metrics.jsonl logged before `step`: a run killed after its last checkpoint
-// logged steps that the resumed run logs again.
-void truncateMetricsBefore(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::ostringstream kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    // A line cut short by the kill is not valid JSON: drop it with the later ones.
-    if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer())
-      break;
-    if (record["step"].get<int64_t>() >= step) break;
-    kept << line << '\n';
-  }
-  in.close();
-  AtomicFile::write(path, kept.str());
-}
-
-}  // namespace
-
 struct TrainingRun::Impl {
   RunConfig config;
   std::string outDir;
   int64_t resumedFromStep = 0;
   std::unique_ptr<Trainer> trainer;
-  std::unique_ptr<MetricsJsonlSink> metrics;
-  std::unique_ptr<TensorBoardEventSink> events;
-  std::unique_ptr<RunManifest> manifest;
+  std::shared_ptr<DistributedContext> distributed;  // null for a single process
+  std::unique_ptr<RunFolderWriter> folder;          // config.json, metrics.jsonl, events, run.json
 };
 
-TrainingRun::TrainingRun(const RunConfig& config, const std::string& outDir,
+TrainingRun::TrainingRun(const RunConfig& config, const std::string& requestedOutDir,
                          const std::function<void(const std::string&)>& log,
                          const std::string& resumeFrom)
     : impl_(std::make_unique<Impl>()) {
+  // Data-parallel when torchrun's variables say so (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
+  // > 1): rank 0 writes the run folder; the other ranks write nothing, so for them outDir is
+  // empty from here on (no folder, sinks, checkpoints or final/).
+  auto distributed = DistributedContext::fromEnvironment(log);
+  impl_->distributed = distributed;
+  const std::string outDir =
+      !distributed || distributed->writesOutput() ? requestedOutDir : std::string();
+  ActivationStoreOptions storeOptions = ActivationStoreOptions::fromConfig(config);
+  DataShard shard;
+  if (distributed) {
+    const int64_t world = distributed->worldSize();
+    if (!resumeFrom.empty())
+      throw ConfigError("resuming " + resumeFrom + " with WORLD_SIZE " + std::to_string(world) +
+                        " is not supported: a checkpoint holds rank 0's data position only; "
+                        "start a new run");
+    // train_batch_size is the global batch: a config trains the same SAE (steps, schedules,
+    // token budget) whatever WORLD_SIZE is; each rank's store serves its equal share of it.
+    if (config.train_batch_size % world != 0)
+      throw ConfigError("train_batch_size is " + std::to_string(config.train_batch_size) +
+                        ", which WORLD_SIZE " + std::to_string(world) +
+                        " ranks cannot share equally: set train_batch_size to a multiple of " +
+                        std::to_string(world) + " (it is the global batch of all ranks together)");
+    storeOptions.train_batch_size = config.train_batch_size / world;
+    shard = distributed->shard();
+    if (log && !outDir.empty()) log("Data-parallel: this rank (0) writes the run folder");
+    if (log && outDir.empty())
+      log("Data-parallel: rank 0 writes the run folder, this rank nothing");
+  }
   const bool resuming = !resumeFrom.empty();
   impl_->config = config;
   impl_->outDir = outDir;
@@ -65,11 +63,11 @@ TrainingRun::TrainingRun(const RunConfig& config, const std::string& outDir,
   // SAELens never seeds; we seed torch's generator with `seed` so a run is reproducible.
   TorchSettings::seed(static_cast<uint64_t>(config.seed));
 
-  auto source = ActivationSourceFactory::create(config, log);
-  auto store =
-      std::make_shared<ActivationStore>(source, ActivationStoreOptions::fromConfig(config));
+  auto source = ActivationSourceFactory::create(config, log, shard);
+  auto store = std::make_shared<ActivationStore>(source, storeOptions);
   auto sae = Trainer::makeSae(config);
   impl_->trainer = std::make_unique<Trainer>(config, store, sae, outDir);
+  if (distributed) impl_->trainer->setDistributed(distributed);
   if (resuming) {
     impl_->trainer->restoreTrainingState((fs::path(resumeFrom) / Trainer::kStateFile).string());
     impl_->resumedFromStep = impl_->trainer->step();
@@ -78,28 +76,14 @@ TrainingRun::TrainingRun(const RunConfig& config, const std::string& outDir,
           std::to_string(impl_->trainer->nTrainingTokens()) + " tokens) from " + resumeFrom);
   }
   if (!outDir.empty()) {
-    fs::create_directories(outDir);
-    const std::string metricsPath = (fs::path(outDir) / "metrics.jsonl").string();
-    if (resuming) {
-      truncateMetricsBefore(metricsPath, impl_->resumedFromStep);
-    } else {
-      config.saveFile((fs::path(outDir) / "config.json").string());
-    }
-    impl_->metrics = std::make_unique<MetricsJsonlSink>(metricsPath, /*append=*/resuming);
-  }
-  if (impl_->metrics) impl_->trainer->addObserver(impl_->metrics.get());
-  if (!outDir.empty()) {
-    // events.out.tfevents.<time>.<host> next to metrics.jsonl: the same scalars, plus the
-    // decoder-norm and feature-density histograms, for `tensorboard --logdir`.
-    impl_->events = std::make_unique<TensorBoardEventSink>(outDir);
-    impl_->trainer->addObserver(impl_->events.get());
     // Last, once everything that can reject the inputs has run: run.json says "running" only
-    // for a run that really starts. Its onFinished marks the run finished after final/ is saved.
-    RunManifest::Options manifestOptions;
-    manifestOptions.resume = resuming;
-    impl_->manifest = std::make_unique<RunManifest>(outDir, config.totalTrainingTokens(),
-                                                    config.totalSteps(), manifestOptions);
-    impl_->trainer->addObserver(impl_->manifest.get());
+    // for a run that really starts.
+    RunFolderWriter::Options folderOptions;
+    folderOptions.resume = resuming;
+    folderOptions.resumedFromStep = impl_->resumedFromStep;
+    impl_->folder = std::make_unique<RunFolderWriter>(config, outDir, folderOptions);
+    for (auto* sink : impl_->folder->observers())
+      impl_->trainer->addObserver(sink);
   }
 }
 
@@ -114,20 +98,14 @@ bool TrainingRun::run() {
   try {
     finished = impl_->trainer->run();
   } catch (const std::exception& e) {
-    if (impl_->manifest) {
-      try {
-        impl_->manifest->markFailed(e.what());
-      } catch (const std::exception&) {
-        // run.json cannot be written either (disk full?): the training error is the one to report.
-      }
-    }
+    // The other ranks' next collective fails when this process ends; the note says why.
+    if (impl_->distributed) impl_->distributed->reportFailure(e.what());
+    if (impl_->folder) impl_->folder->markFailed(e.what());
     throw;
   }
-  if (impl_->events) impl_->events->flush();
-  if (impl_->manifest && !finished) {
-    impl_->manifest->markStopped("stopped at step " + std::to_string(impl_->trainer->step()) +
-                                 "; the last checkpoint is in checkpoints/");
-  }
+  if (impl_->folder)
+    impl_->folder->ended(finished, "stopped at step " + std::to_string(impl_->trainer->step()) +
+                                       "; the last checkpoint is in checkpoints/");
   return finished;
 }
 

@@ -1,14 +1,22 @@
 // The headless trainer as a user runs it: exit codes, messages, the preamble, and a real short
 // run that leaves an SAE on disk.
 #include <QDir>
+#include <QDirIterator>
 #include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include "support/ProgramRun.h"
 
+#include <sys/resource.h>
+
 #include <csignal>
+#include <cstring>
+
+#include "formats/Safetensors.h"
 
 namespace {
 
@@ -26,6 +34,34 @@ QString writeFile(const QTemporaryDir& dir, const QString& name, const QByteArra
   if (!file.open(QIODevice::WriteOnly)) return {};
   file.write(text);
   return path;
+}
+
+// The tiny synthetic run (steps of a few milliseconds) as --set arguments.
+QStringList tinySyntheticRun(const QString& trainingTokens, const QString& checkpoints) {
+  QStringList settings = {"--preset", "synthetic-demo"};
+  for (const QString& kv :
+       {QString("d_in=16"), QString("expansion_factor=2"), QString("train_batch_size=64"),
+        QString("context_size=16"), QString("store_batch_size=2"), QString("n_batches_in_buffer=4"),
+        QString("synthetic_n_features=32"), "training_tokens=" + trainingTokens,
+        "n_checkpoints=" + checkpoints, QString("lr_decay_steps=0"), QString("l1_warm_up_steps=10"),
+        QString("feature_sampling_window=100"), QString("dead_feature_window=100"),
+        QString("num_threads=1")})
+    settings << "--set" << kv;
+  return settings;
+}
+
+// Whether an event file is a whole number of TFRecord frames (u64 length, u32 crc, data,
+// u32 crc), i.e. it does not end in half a record.
+bool isWholeTfRecordFile(const QByteArray& bytes) {
+  qsizetype at = 0;
+  while (at < bytes.size()) {
+    if (bytes.size() - at < 12) return false;
+    quint64 length = 0;
+    std::memcpy(&length, bytes.constData() + at, 8);
+    if (length > static_cast<quint64>(bytes.size() - at - 16)) return false;
+    at += 16 + static_cast<qsizetype>(length);
+  }
+  return at == bytes.size();
 }
 
 }  // namespace
@@ -157,14 +193,8 @@ class SaeTrainCliTest : public QObject {
     QTemporaryDir dir;
     const QString killed = dir.filePath("killed"), whole = dir.filePath("whole");
     // Tiny steps (a few milliseconds), 4000 of them, a checkpoint every 200.
-    QStringList settings = {"--preset", "synthetic-demo"};
-    for (const char* kv :
-         {"d_in=16", "expansion_factor=2", "train_batch_size=64", "context_size=16",
-          "store_batch_size=2", "n_batches_in_buffer=4", "synthetic_n_features=32",
-          "training_tokens=256000", "n_checkpoints=20", "wandb_log_frequency=50",
-          "lr_decay_steps=0", "l1_warm_up_steps=10", "feature_sampling_window=100",
-          "dead_feature_window=100", "num_threads=1"})
-      settings << "--set" << kv;
+    const QStringList settings =
+        tinySyntheticRun("256000", "20") + QStringList{"--set", "wandb_log_frequency=50"};
     QProcess process;
     process.start(kTrainer, settings + QStringList{"--out", killed});
     QVERIFY(process.waitForStarted());
@@ -206,6 +236,83 @@ class SaeTrainCliTest : public QObject {
       return out;
     };
     QCOMPARE(steps(killed + "/metrics.jsonl"), steps(whole + "/metrics.jsonl"));
+  }
+
+  // A full disk, simulated with a per-process file size limit (RLIMIT_FSIZE: a write past it
+  // fails with EFBIG, as one on a full disk fails with ENOSPC): the run stops with an error that
+  // names the file, and every file it leaves is whole (no temporary files, no half lines or
+  // half records, every safetensors file readable).
+  void fullDiskStopsTheRunAndLeavesNoHalfWrittenFile() {
+    QTemporaryDir dir;
+    const QString out = dir.filePath("run");
+    QProcess process;
+    process.setChildProcessModifier([] {
+      ::signal(SIGXFSZ, SIG_IGN);  // report EFBIG from write() instead of killing the process
+      const rlimit limit{64 * 1024, 64 * 1024};
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+    });
+    // 4000 steps, a checkpoint every 100; the metrics and event files pass 64 KiB after a few.
+    process.start(kTrainer, tinySyntheticRun("256000", "40") +
+                                QStringList{"--set", "wandb_log_frequency=5", "--out", out});
+    QVERIFY(process.waitForFinished(120000));
+    const QString err = QString::fromUtf8(process.readAllStandardError());
+    QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+    QVERIFY2(process.exitCode() != 0, qPrintable(err));
+    QVERIFY2(err.contains("File too large"), qPrintable(err));
+    QVERIFY2(err.contains(out), qPrintable("the error should name the file: " + err));
+    QVERIFY(!QFile::exists(out + "/final/sae_weights.safetensors"));
+
+    int safetensorsFiles = 0, eventFiles = 0;
+    QDirIterator files(out, QDir::Files, QDirIterator::Subdirectories);
+    while (files.hasNext()) {
+      const QString path = files.next();
+      QVERIFY2(!path.contains(".tmp-"), qPrintable("temporary file left: " + path));
+      QFile file(path);
+      QVERIFY(file.open(QIODevice::ReadOnly));
+      const QByteArray bytes = file.readAll();
+      if (path.endsWith(".jsonl")) {
+        for (const QByteArray& line : bytes.split('\n')) {
+          if (line.isEmpty()) continue;
+          QVERIFY2(QJsonDocument::fromJson(line).isObject(), qPrintable("half line in " + path));
+        }
+        QVERIFY(bytes.isEmpty() || bytes.endsWith('\n'));
+      } else if (path.endsWith(".json")) {
+        QVERIFY2(QJsonDocument::fromJson(bytes).isObject(), qPrintable("broken " + path));
+      } else if (path.endsWith(".safetensors")) {
+        ++safetensorsFiles;
+        QVERIFY2(!sae::Safetensors::read(path.toStdString()).empty(), qPrintable(path));
+      } else if (path.contains("tfevents")) {
+        ++eventFiles;
+        QVERIFY2(isWholeTfRecordFile(bytes), qPrintable("half record in " + path));
+      }
+    }
+    QCOMPARE(eventFiles, 1);
+    QVERIFY(safetensorsFiles >= 1);  // a checkpoint was written before the limit was reached
+    // run.json (small, still writable) says why the run ended.
+    QFile manifest(out + "/run.json");
+    QVERIFY(manifest.open(QIODevice::ReadOnly));
+    const QJsonObject run = QJsonDocument::fromJson(manifest.readAll()).object();
+    QCOMPARE(run["status"].toString(), QString("failed"));
+    QVERIFY2(run["message"].toString().contains("File too large"),
+             qPrintable(run["message"].toString()));
+  }
+
+  // An output folder that cannot be created (a file stands where a parent folder should be; the
+  // check works under root too, which ignores permission bits) is refused before training, with
+  // the folder named, and nothing is written.
+  void unwritableOutputFolderIsRefused() {
+    QTemporaryDir dir;
+    const QString blocker = writeFile(dir, "not-a-folder", "keep me\n");
+    const Result r =
+        runTrainer(tinySyntheticRun("6400", "0") + QStringList{"--out", blocker + "/run"});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains("cannot create the run folder '" + blocker + "/run': Not a directory"),
+             qPrintable(r.err));
+    QFile file(blocker);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll(), QByteArray("keep me\n"));
+    QCOMPARE(QDir(dir.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot),
+             QStringList{"not-a-folder"});
   }
 
   void resumeOfAFolderWithoutCheckpointsExits2() {

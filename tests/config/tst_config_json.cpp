@@ -372,8 +372,10 @@ class TestConfigJson : public QObject {
     for (const char* name : {"l1_coefficient", "lr", "expansion_factor", "lr_warm_up_steps",
                              "lr_scheduler_name", "lr_end", "b_dec_init_method"}) {
       const std::string what = errorOf([&] { RunConfig::fromJson({{name, json::array({1, 2})}}); });
+      // One run takes one value; the message says where lists (sweeps) are trained.
       QVERIFY2(contains(what, std::string(name) +
-                                  ": sweeps (list values) are not supported yet: give one value"),
+                                  ": a list of values is a sweep (one SAE per combination): "
+                                  "train the file with sae-train --config FILE"),
                what.c_str());
     }
     // A list where SAELens never took one is a plain type error.
@@ -493,7 +495,7 @@ class TestConfigJson : public QObject {
     const std::string badBool = errorOf([&] { config.applyOverride("use_ghost_grads=yes"); });
     QVERIFY2(contains(badBool, "use_ghost_grads: expected true or false"), badBool.c_str());
     const std::string sweep = errorOf([&] { config.applyOverride("lr=[1e-4, 1e-3]"); });
-    QVERIFY2(contains(sweep, "sweeps (list values) are not supported yet"), sweep.c_str());
+    QVERIFY2(contains(sweep, "lr: a list of values is a sweep"), sweep.c_str());
     const std::string noEquals = errorOf([&] { config.applyOverride("d_in"); });
     QVERIFY2(contains(noEquals, "expected key=value"), noEquals.c_str());
     QCOMPARE(config.d_in, int64_t(1024));  // failed overrides change nothing

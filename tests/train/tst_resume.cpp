@@ -20,9 +20,12 @@
 #include <nlohmann/json.hpp>
 
 #include "config/RunConfig.h"
+#include "data/ActivationSourceFactory.h"
+#include "data/ActivationStore.h"
 #include "formats/Safetensors.h"
 #include "runs/RunManifest.h"
 #include "support/TestText.h"
+#include "train/TorchSettings.h"
 #include "train/Trainer.h"
 #include "train/TrainingRun.h"
 
@@ -162,6 +165,37 @@ void writeCachedActivations(const std::string& folder, int64_t files, int64_t ro
   }
 }
 
+// Collects every metrics event a trainer emits, without the wall time.
+class MetricsCollector : public sae::TrainingObserver {
+ public:
+  void onMetrics(const sae::MetricsEvent& event) override { events.push_back(event); }
+  std::vector<sae::MetricsEvent> events;
+};
+
+struct PrefetchRun {
+  torch::Tensor W_enc, W_dec, b_enc, b_dec;
+  std::vector<sae::MetricsEvent> events;
+  int64_t prefetched = 0;
+};
+
+// A whole run through the core Trainer (no run folder), with or without the overlapped
+// pipeline.
+PrefetchRun trainWithPrefetch(const sae::RunConfig& config, bool prefetch) {
+  sae::TorchSettings::setThreads(config.effectiveNumThreads());
+  sae::TorchSettings::seed(static_cast<uint64_t>(config.seed));
+  auto store =
+      std::make_shared<sae::ActivationStore>(sae::ActivationSourceFactory::create(config),
+                                             sae::ActivationStoreOptions::fromConfig(config));
+  sae::Trainer trainer(config, store, sae::Trainer::makeSae(config), "");
+  trainer.setPrefetch(prefetch);
+  MetricsCollector collector;
+  trainer.addObserver(&collector);
+  if (!trainer.run()) return {};
+  const sae::Sae& sae = trainer.sae();
+  return {sae.W_enc.clone(), sae.W_dec.clone(), sae.b_enc.clone(),
+          sae.b_dec.clone(), collector.events,  trainer.prefetchedBuffers()};
+}
+
 }  // namespace
 
 class TestResume : public QObject {
@@ -220,6 +254,34 @@ class TestResume : public QObject {
     for (const auto& r : records)
       evals += r.contains("metrics/CE_loss_score") ? 1 : 0;
     QCOMPARE(evals, 3);
+  }
+
+  // The overlapped pipeline reads the next buffer on a producer thread; the run must be the same
+  // bit for bit, evaluations included (they draw prompts from the same token stream, so the
+  // trainer does not fetch ahead across one).
+  void prefetchedRunIsTheSameRun() {
+    for (const char* fixture : {"lm_training", "synthetic"}) {
+      const auto config = std::string(fixture) == "lm_training"
+                              ? sae::RunConfig::loadFile(kFixtures + "/lm_training/config.json")
+                              : syntheticConfig();
+      const PrefetchRun plain = trainWithPrefetch(config, false);
+      const PrefetchRun overlapped = trainWithPrefetch(config, true);
+      QCOMPARE(plain.prefetched, int64_t(0));
+      QVERIFY2(overlapped.prefetched >= 2, fixture);  // the test exercises the prefetch
+      QVERIFY(plain.W_enc.defined() && overlapped.W_enc.defined());
+      QVERIFY(torch::equal(plain.W_enc, overlapped.W_enc));
+      QVERIFY(torch::equal(plain.W_dec, overlapped.W_dec));
+      QVERIFY(torch::equal(plain.b_enc, overlapped.b_enc));
+      QVERIFY(torch::equal(plain.b_dec, overlapped.b_dec));
+      QCOMPARE(overlapped.events.size(), plain.events.size());
+      int evals = 0;
+      for (size_t i = 0; i < plain.events.size(); ++i) {
+        QCOMPARE(overlapped.events[i].step, plain.events[i].step);
+        QVERIFY(overlapped.events[i].values == plain.events[i].values);
+        evals += plain.events[i].values.count("metrics/CE_loss_score") ? 1 : 0;
+      }
+      if (std::string(fixture) == "lm_training") QCOMPARE(evals, 3);
+    }
   }
 
   void foldersThatCannotBeResumedSayWhy() {

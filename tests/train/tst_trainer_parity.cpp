@@ -4,6 +4,8 @@
 // weights and sparsity. Tolerances: metrics 1e-4 relative + 1e-6 absolute; weights 2e-5
 // absolute, 1e-4 with ghost grads (float32 over 15-40 Adam steps; the products run through the
 // same BLAS, only reduction orders differ, and the ghost term's exp() amplifies them).
+// Each case runs with the dense step and with the sparse step forced on (classic_ghost has
+// lp_norm 2, which the sparse step does not compute: it stays dense there).
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -43,7 +45,8 @@ struct Run {
   Collector collector;
 };
 
-std::unique_ptr<Run> runCase(const nlohmann::json& caseJson, const std::string& outDir = "") {
+std::unique_ptr<Run> runCase(const nlohmann::json& caseJson, const std::string& outDir = "",
+                             sae::StepPath path = sae::StepPath::Auto) {
   auto run = std::make_unique<Run>();
   run->config = sae::RunConfig::fromJson(caseJson["config"], "case", kFixtures);
   const auto issues = run->config.validate();
@@ -55,6 +58,7 @@ std::unique_ptr<Run> runCase(const nlohmann::json& caseJson, const std::string& 
   auto sae = sae::Trainer::makeSae(run->config);
   run->trainer = std::make_shared<sae::Trainer>(run->config, store, sae, outDir);
   run->trainer->addObserver(&run->collector);
+  run->trainer->setStepPath(path);
   if (!run->trainer->run()) throw std::runtime_error("run stopped early");
   return run;
 }
@@ -83,16 +87,26 @@ class TrainerParityTest : public QObject {
   void matchesReference_data() {
     QTest::addColumn<QString>("caseName");
     QTest::addColumn<double>("weightTolerance");
-    QTest::newRow("april_recipe") << "april_recipe" << 2e-5;
-    QTest::newRow("classic_ghost") << "classic_ghost" << 1e-4;
-    QTest::newRow("from_pretrained") << "from_pretrained" << 2e-5;
+    QTest::addColumn<bool>("sparse");
+    for (const bool sparse : {false, true}) {
+      const char* suffix = sparse ? " sparse" : " dense";
+      QTest::newRow(qPrintable(QString("april_recipe") + suffix))
+          << "april_recipe" << 2e-5 << sparse;
+      QTest::newRow(qPrintable(QString("classic_ghost") + suffix))
+          << "classic_ghost" << 1e-4 << sparse;
+      QTest::newRow(qPrintable(QString("from_pretrained") + suffix))
+          << "from_pretrained" << 2e-5 << sparse;
+    }
   }
 
   void matchesReference() {
     QFETCH(QString, caseName);
     QFETCH(double, weightTolerance);
+    QFETCH(bool, sparse);
     const auto expected = readJson(kFixtures + "/case_" + caseName.toStdString() + ".json");
-    auto run = runCase(expected);
+    auto run = runCase(expected, "", sparse ? sae::StepPath::Sparse : sae::StepPath::Dense);
+    // The path asked for ran (lp_norm 2 keeps classic_ghost dense).
+    QCOMPARE(run->trainer->trainingStep().lastWasSparse(), sparse && caseName != "classic_ghost");
 
     // Every logged step carries the same metrics with the same values.
     const auto& logs = expected["logs"];
