@@ -3,7 +3,27 @@
 #include <cmath>
 #include <stdexcept>
 
+#include <ATen/Parallel.h>
+
+#include "train/AdamKernel.h"
+
 namespace sae {
+
+namespace {
+
+// Elements per parallel task: large enough that a task streams several pages.
+constexpr int64_t kGrain = int64_t(1) << 16;
+
+bool fusable(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& m,
+             const torch::Tensor& v) {
+  for (const auto* t : {&param, &grad, &m, &v}) {
+    if (t->scalar_type() != torch::kFloat32 || !t->device().is_cpu() || !t->is_contiguous())
+      return false;
+  }
+  return grad.sizes() == param.sizes();
+}
+
+}  // namespace
 
 AdamOptimizer::AdamOptimizer(std::vector<torch::Tensor> params, double beta1, double beta2,
                              double eps)
@@ -18,19 +38,36 @@ AdamOptimizer::AdamOptimizer(std::vector<torch::Tensor> params, double beta1, do
 void AdamOptimizer::step(double lr) {
   torch::NoGradGuard noGrad;
   ++step_;
+  const auto step = static_cast<double>(step_);
+  // The scalar factors are doubles, as the Python floats are.
+  const double biasCorrection1 = 1 - std::pow(beta1_, step);
+  const double biasCorrection2 = 1 - std::pow(beta2_, step);
+  const double stepSize = lr / biasCorrection1;
+  const double biasCorrection2Sqrt = std::sqrt(biasCorrection2);
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& param = params_[i];
     const auto& grad = param.grad();
     if (!grad.defined()) continue;
-    // torch 1.13 _single_tensor_adam, line for line. The scalar factors are doubles, as the
-    // Python floats are; the kernels round them to the tensor dtype exactly as torch does.
+    if (fusable(param, grad, expAvg_[i], expAvgSq_[i])) {
+      const AdamFactors f{static_cast<float>(beta1_),
+                          static_cast<float>(1 - beta1_),
+                          static_cast<float>(beta2_),
+                          static_cast<float>(1 - beta2_),
+                          static_cast<float>(biasCorrection2Sqrt),
+                          static_cast<float>(eps_),
+                          static_cast<float>(-stepSize)};
+      float* p = param.data_ptr<float>();
+      float* m = expAvg_[i].data_ptr<float>();
+      float* v = expAvgSq_[i].data_ptr<float>();
+      const float* g = grad.data_ptr<float>();
+      at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        fusedAdamUpdate(p + begin, m + begin, v + begin, g + begin, end - begin, f);
+      });
+      continue;
+    }
+    // Other dtypes, devices (CUDA) and layouts: torch 1.13 _single_tensor_adam, line for line.
     expAvg_[i].mul_(beta1_).add_(grad, 1 - beta1_);
     expAvgSq_[i].mul_(beta2_).addcmul_(grad, grad, 1 - beta2_);
-    const auto step = static_cast<double>(step_);
-    const double biasCorrection1 = 1 - std::pow(beta1_, step);
-    const double biasCorrection2 = 1 - std::pow(beta2_, step);
-    const double stepSize = lr / biasCorrection1;
-    const double biasCorrection2Sqrt = std::sqrt(biasCorrection2);
     const auto denom = (expAvgSq_[i].sqrt() / biasCorrection2Sqrt).add_(eps_);
     param.addcdiv_(expAvg_[i], denom, -stepSize);
   }

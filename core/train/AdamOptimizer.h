@@ -1,6 +1,8 @@
 #pragma once
 // torch.optim.Adam (PyTorch 1.13, single-tensor path, no weight decay, no amsgrad) written out
-// so the trainer owns its state: needed for checkpoints and for the sparse step later.
+// so the trainer owns its state (checkpoints). For contiguous float32 CPU tensors the update is
+// one fused pass per parameter (train/AdamKernel) that allocates nothing; otherwise (CUDA, other
+// dtypes) it runs torch's own five element-wise operations.
 #include <vector>
 
 #include <torch/torch.h>

@@ -59,6 +59,7 @@ Trainer::Trainer(RunConfig config, std::shared_ptr<ActivationStore> store, std::
   }
   optimizer_ = std::make_unique<AdamOptimizer>(sae_->trainableParameters(), config_.adam_beta1,
                                                config_.adam_beta2);
+  trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
   const int64_t dSae = sae_->options().d_sae;
   actFreqScores_ = torch::zeros({dSae}, torch::kFloat32);
   nForwardPassesSinceFired_ = torch::zeros({dSae}, torch::kFloat32);
@@ -163,18 +164,15 @@ MetricsEvent Trainer::trainStep() {
 }
 
 void Trainer::setStepPath(StepPath path) {
-  if (!trainingStep_) trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
   trainingStep_->setPath(path);
 }
 
-const SparseTrainingStep& Trainer::trainingStep() {
-  if (!trainingStep_) trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
+const SparseTrainingStep& Trainer::trainingStep() const {
   return *trainingStep_;
 }
 
 SaeForward Trainer::forwardBackward(const torch::Tensor& x, double l1Coefficient,
                                     const torch::Tensor& deadMask) {
-  if (!trainingStep_) trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
   // Sparse (ReLU, sparse batch): no autograd history, feature_acts left undefined; the firing
   // counts and L0 come from trainingStep_. Dense: Sae::forward.
   SaeForward out = trainingStep_->forward(x, l1Coefficient, deadMask);

@@ -83,7 +83,7 @@ class Trainer {
   // while the batch is sparse enough, Dense always runs autograd, Sparse runs the sparse step
   // whenever it applies (tests compare both paths).
   void setStepPath(StepPath path);
-  const SparseTrainingStep& trainingStep();
+  const SparseTrainingStep& trainingStep() const;
 
   // ---- the pieces of run() that a sweep (SweepRun, one store and several trainers) drives
   // itself. b_dec from the store's storage buffer as b_dec_init_method says (nothing for
@@ -116,7 +116,7 @@ class Trainer {
   std::string outDir_;
   std::vector<TrainingObserver*> observers_;
   std::unique_ptr<AdamOptimizer> optimizer_;
-  std::unique_ptr<SparseTrainingStep> trainingStep_;  // made on first use
+  std::unique_ptr<SparseTrainingStep> trainingStep_;
   L1Scheduler l1Scheduler_;
   LrScheduler lrScheduler_;
   torch::Tensor actFreqScores_, nForwardPassesSinceFired_;
