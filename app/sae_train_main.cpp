@@ -9,6 +9,7 @@
 //   sae-train --list-presets
 //   sae-train --benchmark [--json]        (the SAE training step)
 //   sae-train --benchmark-model [--json]  (the language model up to blocks.0.hook_mlp_out)
+//   sae-train --benchmark-pipeline [--json]  (end-to-end training with the model in the loop)
 //
 // Exit codes: 0 done, 1 failure during training, 2 bad config or input, 130 interrupted
 // (a checkpoint is saved first).
@@ -28,6 +29,7 @@
 
 #include "ConsoleReporter.h"
 #include "bench/ModelBenchmark.h"
+#include "bench/PipelineBenchmark.h"
 #include "bench/StepBenchmark.h"
 #include "config/AtomicFile.h"
 #include "config/ConfigError.h"
@@ -83,6 +85,7 @@ void printUsage(std::FILE* out) {
       "       sae-train --list-presets\n"
       "       sae-train --benchmark [--json]\n"
       "       sae-train --benchmark-model [--json]\n"
+      "       sae-train --benchmark-pipeline [--json]\n"
       "\n"
       "Trains a sparse autoencoder with SAELens 1.5 semantics and writes the run to DIR:\n"
       "config.json, metrics.jsonl, checkpoints/<tokens>/ and final/ (SAELens layout).\n"
@@ -150,8 +153,8 @@ struct Arguments {
   bool cacheActivations = false;
   bool sweep = false;  // the `sweep` subcommand
   SlurmOptions slurm;
-  bool dryRun = false, listPresets = false, benchmark = false, benchmarkModel = false, json = false,
-       help = false;
+  bool dryRun = false, listPresets = false, benchmark = false, benchmarkModel = false,
+       benchmarkPipeline = false, json = false, help = false;
 };
 
 // Throws ConfigError on an unknown or incomplete option.
@@ -224,6 +227,8 @@ Arguments parseArguments(int argc, char** argv) {
       args.benchmark = true;
     } else if (a == "--benchmark-model") {
       args.benchmarkModel = true;
+    } else if (a == "--benchmark-pipeline") {
+      args.benchmarkPipeline = true;
     } else if (a == "--json") {
       args.json = true;
     } else if (a == "-h" || a == "--help") {
@@ -247,14 +252,23 @@ Arguments parseArguments(int argc, char** argv) {
   if (!args.resumeDir.empty() && !args.help) {
     if (!args.configPath.empty() || !args.preset.empty() || !args.overrides.empty() ||
         !args.outDir.empty() || args.cacheActivations || args.dryRun || args.benchmark ||
-        args.benchmarkModel || args.listPresets || args.sweep)
+        args.benchmarkModel || args.benchmarkPipeline || args.listPresets || args.sweep)
       throw sae::ConfigError(
           "--resume RUN_DIR takes no other options: the run continues with RUN_DIR/config.json "
           "in RUN_DIR");
     return args;
   }
+  // The pipeline benchmark builds its own two setups (the demo preset, a gelu-1l-sized random
+  // model): a config, a run option or another benchmark next to it would be silently ignored.
+  if (args.benchmarkPipeline && !args.help &&
+      (!args.configPath.empty() || !args.preset.empty() || !args.overrides.empty() ||
+       !args.outDir.empty() || args.cacheActivations || args.sweep || args.dryRun ||
+       args.listPresets || args.benchmark || args.benchmarkModel))
+    throw sae::ConfigError(
+        "--benchmark-pipeline takes only --json: it times its own setups (the demo preset and a "
+        "gelu-1l-sized random model); run it alone, e.g. sae-train --benchmark-pipeline --json");
   if (!args.help && !args.listPresets && !args.benchmark && !args.benchmarkModel &&
-      args.configPath.empty() && args.preset.empty()) {
+      !args.benchmarkPipeline && args.configPath.empty() && args.preset.empty()) {
     throw sae::ConfigError("give a config: --config FILE or --preset NAME (see --list-presets)");
   }
   if (!args.configPath.empty() && !args.preset.empty()) {
@@ -265,7 +279,8 @@ Arguments parseArguments(int argc, char** argv) {
       throw sae::ConfigError(
           "cache-activations needs --out DIR: the folder the cache is written to");
     }
-    if (args.dryRun || args.listPresets || args.benchmark || args.benchmarkModel || args.json) {
+    if (args.dryRun || args.listPresets || args.benchmark || args.benchmarkModel ||
+        args.benchmarkPipeline || args.json) {
       throw sae::ConfigError(
           "cache-activations takes only --config/--preset, --set and --out; see sae-train --help");
     }
@@ -642,6 +657,7 @@ int main(int argc, char** argv) {
     }
     if (args.benchmark) return sae::StepBenchmark::runCommandLine(args.json);
     if (args.benchmarkModel) return sae::ModelBenchmark::runCommandLine(args.json);
+    if (args.benchmarkPipeline) return sae::PipelineBenchmark::runCommandLine(args.json);
     if (!args.resumeDir.empty()) {
       if (sae::SweepRun::isSweepFolder(args.resumeDir))
         throw sae::ConfigError(
