@@ -1,8 +1,9 @@
 // GradientClipping, AdamOptimizer and a whole SAELens 1.5 optimiser step (renormalise, forward,
 // backward, clip at 1.0, remove the parallel gradient, Adam) against
 // tests/reference/step_reference.py, which runs the real torch 1.13 clip_grad_norm_ and Adam.
-// The step tests run twice: with autograd on Sae::forward and with SparseTrainingStep forced on
-// (where it applies; ghost-grad steps with dead latents and lp_norm 2 fall back to dense).
+// The step tests run three times: with autograd on Sae::forward, and with SparseTrainingStep's
+// sparse and chunked dense paths forced on (where they apply; ghost-grad steps with dead latents
+// and lp_norm 2 fall back to autograd).
 #include <string>
 #include <thread>
 
@@ -42,7 +43,7 @@ struct StepResult {
 };
 
 // One training step in SAELens 1.5.0's order (train_sae_on_language_model.py, _train_step),
-// through `step` (dense or sparse).
+// through `step` (dense, sparse or chunked).
 StepResult trainStep(Sae& sae, sae::SparseTrainingStep& step, AdamOptimizer& optimizer,
                      const torch::Tensor& x, double lr, double l1Coefficient,
                      const torch::Tensor& deadMask) {
@@ -133,23 +134,24 @@ class TestAdamStep : public QObject {
   // One full step: total norm before clipping, the processed gradients (clipped, parallel part
   // removed) and the weights after Adam (1e-6 abs, 1e-5 rel).
   void singleStep_data() {
-    QTest::addColumn<bool>("sparse");
-    QTest::newRow("dense") << false;
-    QTest::newRow("sparse") << true;
+    QTest::addColumn<int>("path");
+    QTest::newRow("dense") << static_cast<int>(sae::StepPath::Dense);
+    QTest::newRow("sparse") << static_cast<int>(sae::StepPath::Sparse);
+    QTest::newRow("chunked") << static_cast<int>(sae::StepPath::Chunked);
   }
 
   void singleStep() {
-    QFETCH(bool, sparse);
+    QFETCH(int, path);
     const json& c = fixture_["single_step"];
     Sae sae(optionsFromJson(c["options"]));
     sae.loadTensors(paramsFromJson(fixture_["params"]), "steps.json");
     AdamOptimizer optimizer(sae.trainableParameters(), fixture_["betas"][0].get<double>(),
                             fixture_["betas"][1].get<double>());
     sae::SparseTrainingStep step(sae);
-    step.setPath(sparse ? sae::StepPath::Sparse : sae::StepPath::Dense);
+    step.setPath(static_cast<sae::StepPath>(path));
     const auto result = trainStep(sae, step, optimizer, tensorFromJson(fixture_["batches"][0]),
                                   c["lr"].get<double>(), c["l1_coefficient"].get<double>(), {});
-    QCOMPARE(step.lastWasSparse(), sparse);
+    QCOMPARE(step.lastPath(), static_cast<sae::StepPath>(path));
     QVERIFY(close(result.out.loss.item<double>(), c["loss"].get<double>(), 1e-6, 1e-5));
     QVERIFY(close(result.totalNorm, c["total_norm"].get<double>(), 1e-6, 1e-5));
     const std::pair<const char*, const torch::Tensor*> params[] = {
@@ -164,12 +166,13 @@ class TestAdamStep : public QObject {
 
   void fiveSteps_data() {
     QTest::addColumn<int>("index");
-    QTest::addColumn<bool>("sparse");
+    QTest::addColumn<int>("path");
     int i = 0;
     for (const auto& c : fixture_["sequences"]) {
       const std::string name = c["name"].get<std::string>();
-      QTest::newRow((name + " dense").c_str()) << i << false;
-      QTest::newRow((name + " sparse").c_str()) << i << true;
+      QTest::newRow((name + " dense").c_str()) << i << static_cast<int>(sae::StepPath::Dense);
+      QTest::newRow((name + " sparse").c_str()) << i << static_cast<int>(sae::StepPath::Sparse);
+      QTest::newRow((name + " chunked").c_str()) << i << static_cast<int>(sae::StepPath::Chunked);
       ++i;
     }
   }
@@ -179,24 +182,26 @@ class TestAdamStep : public QObject {
   // (1e-6 abs, 1e-5 rel) and the weights after the fifth step (1e-6 abs, 1e-5 rel).
   void fiveSteps() {
     QFETCH(int, index);
-    QFETCH(bool, sparse);
+    QFETCH(int, path);
+    const auto stepPath = static_cast<sae::StepPath>(path);
     const json& c = fixture_["sequences"][static_cast<size_t>(index)];
     Sae sae(optionsFromJson(c["options"]));
     sae.loadTensors(paramsFromJson(fixture_["params"]), "steps.json");
     AdamOptimizer optimizer(sae.trainableParameters(), fixture_["betas"][0].get<double>(),
                             fixture_["betas"][1].get<double>());
     sae::SparseTrainingStep step(sae);
-    step.setPath(sparse ? sae::StepPath::Sparse : sae::StepPath::Dense);
+    step.setPath(stepPath);
     const auto mask = maskFromJson(fixture_["dead_mask"]);
     for (size_t s = 0; s < c["steps"].size(); ++s) {
       const json& expected = c["steps"][s];
       const auto result = trainStep(sae, step, optimizer, tensorFromJson(fixture_["batches"][s]),
                                     fixture_["lrs"][s].get<double>(),
                                     fixture_["l1_coefficients"][s].get<double>(), mask);
-      // The sparse step runs wherever it applies (not for ghost grads with dead latents).
-      QCOMPARE(step.lastWasSparse(),
-               sparse && sae::SparseTrainingStep::applicable(
-                             sae, tensorFromJson(fixture_["batches"][s]), mask));
+      // The sparse or chunked step runs wherever it applies (not for ghost grads with dead
+      // latents).
+      const bool applies =
+          sae::SparseTrainingStep::applicable(sae, tensorFromJson(fixture_["batches"][s]), mask);
+      QCOMPARE(step.lastPath(), applies ? stepPath : sae::StepPath::Dense);
       const std::pair<const char*, double> values[] = {
           {"loss", result.out.loss.item<double>()},
           {"mse_loss", result.out.mse_loss.item<double>()},

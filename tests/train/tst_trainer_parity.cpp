@@ -4,8 +4,8 @@
 // weights and sparsity. Tolerances: metrics 1e-4 relative + 1e-6 absolute; weights 2e-5
 // absolute, 1e-4 with ghost grads (float32 over 15-40 Adam steps; the products run through the
 // same BLAS, only reduction orders differ, and the ghost term's exp() amplifies them).
-// Each case runs with the dense step and with the sparse step forced on (classic_ghost has
-// lp_norm 2, which the sparse step does not compute: it stays dense there).
+// Each case runs with the dense step and with the sparse and the chunked dense steps forced on
+// (classic_ghost has lp_norm 2, which neither computes: it stays on autograd there).
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -87,26 +87,29 @@ class TrainerParityTest : public QObject {
   void matchesReference_data() {
     QTest::addColumn<QString>("caseName");
     QTest::addColumn<double>("weightTolerance");
-    QTest::addColumn<bool>("sparse");
-    for (const bool sparse : {false, true}) {
-      const char* suffix = sparse ? " sparse" : " dense";
-      QTest::newRow(qPrintable(QString("april_recipe") + suffix))
-          << "april_recipe" << 2e-5 << sparse;
-      QTest::newRow(qPrintable(QString("classic_ghost") + suffix))
-          << "classic_ghost" << 1e-4 << sparse;
+    QTest::addColumn<int>("path");
+    for (const auto path : {sae::StepPath::Dense, sae::StepPath::Sparse, sae::StepPath::Chunked}) {
+      const char* suffix = path == sae::StepPath::Sparse    ? " sparse"
+                           : path == sae::StepPath::Chunked ? " chunked"
+                                                            : " dense";
+      const int p = static_cast<int>(path);
+      QTest::newRow(qPrintable(QString("april_recipe") + suffix)) << "april_recipe" << 2e-5 << p;
+      QTest::newRow(qPrintable(QString("classic_ghost") + suffix)) << "classic_ghost" << 1e-4 << p;
       QTest::newRow(qPrintable(QString("from_pretrained") + suffix))
-          << "from_pretrained" << 2e-5 << sparse;
+          << "from_pretrained" << 2e-5 << p;
     }
   }
 
   void matchesReference() {
     QFETCH(QString, caseName);
     QFETCH(double, weightTolerance);
-    QFETCH(bool, sparse);
+    QFETCH(int, path);
+    const auto stepPath = static_cast<sae::StepPath>(path);
     const auto expected = readJson(kFixtures + "/case_" + caseName.toStdString() + ".json");
-    auto run = runCase(expected, "", sparse ? sae::StepPath::Sparse : sae::StepPath::Dense);
-    // The path asked for ran (lp_norm 2 keeps classic_ghost dense).
-    QCOMPARE(run->trainer->trainingStep().lastWasSparse(), sparse && caseName != "classic_ghost");
+    auto run = runCase(expected, "", stepPath);
+    // The path asked for ran (lp_norm 2 keeps classic_ghost on autograd).
+    QCOMPARE(run->trainer->trainingStep().lastPath(),
+             caseName == "classic_ghost" ? sae::StepPath::Dense : stepPath);
 
     // Every logged step carries the same metrics with the same values.
     const auto& logs = expected["logs"];
