@@ -14,6 +14,7 @@
 #include "eval/LanguageModelEvaluator.h"
 #include "formats/Safetensors.h"
 #include "sae/SaeFolder.h"
+#include "train/Bf16Gemm.h"
 #include "train/DistributedContext.h"
 #include "train/GradientClipping.h"
 
@@ -52,14 +53,14 @@ Trainer::Trainer(RunConfig config, std::shared_ptr<ActivationStore> store, std::
     throw ConfigError("finetuning_tokens is " + std::to_string(config_.finetuning_tokens) +
                       ": fine-tuning is not supported yet; set finetuning_tokens to 0");
   }
-  if (config_.autocast) {
-    throw ConfigError(
-        "autocast is true: bf16 autocast is not supported yet (it would change every number); "
-        "set autocast to false");
+  if (config_.autocast && sae_->options().device.is_cpu() && !Bf16Gemm::available()) {
+    throw ConfigError("autocast is true, but this CPU cannot run bf16 matrix products (" +
+                      Bf16Gemm::unavailableReason() + "); set autocast to false");
   }
   optimizer_ = std::make_unique<AdamOptimizer>(sae_->trainableParameters(), config_.adam_beta1,
                                                config_.adam_beta2);
   trainingStep_ = std::make_unique<SparseTrainingStep>(*sae_);
+  trainingStep_->setBf16(config_.autocast);
   const int64_t dSae = sae_->options().d_sae;
   actFreqScores_ = torch::zeros({dSae}, torch::kFloat32);
   nForwardPassesSinceFired_ = torch::zeros({dSae}, torch::kFloat32);
