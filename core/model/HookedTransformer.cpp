@@ -1,9 +1,15 @@
 #include "model/HookedTransformer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <sys/mman.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <mutex>
+#include <new>
 #include <stdexcept>
 
 namespace sae {
@@ -38,13 +44,117 @@ struct HookContext {
     if (options.cacheAll || options.cacheNames.count(name)) result.cache[name] = x;
     return x;
   }
+  bool replaced(const std::string& name) const { return options.replacements.count(name) > 0; }
+  // Whether anyone sees this hook's value: if not, the forward may overwrite it in place.
+  bool observed(const std::string& name) const {
+    return options.cacheAll || options.cacheNames.count(name) || replaced(name);
+  }
 };
 
-// x [..., in] times W [in, out] plus b [out], as TransformerLens's batch_addmm.
+// Whether a tensor is a float32 CPU tensor the hand-written passes below can read.
+bool plainFloat(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32;
+}
+
+// Whether autograd needs nothing from an op on these tensors, so out= kernels, raw pointers and
+// in-place updates are allowed.
+bool noGradNeeded(std::initializer_list<const torch::Tensor*> tensors) {
+  if (!torch::GradMode::is_enabled()) return true;
+  for (const auto* t : tensors)
+    if (t->defined() && t->requires_grad()) return false;
+  return true;
+}
+
+// Large activation buffers, 2 MB aligned and backed by 2 MB pages where the kernel allows.
+// Why: in this VM the first touch of fresh 4 kB pages costs ~3 ms per MB (the 128 MB MLP
+// activation took ~0.4 s to page in, longer than its product) and every large torch::empty is
+// fresh memory (glibc maps blocks this big anew each time); huge pages cut that to ~0.1 ms per
+// MB, and reusing the blocks of the previous forward (the shapes repeat batch after batch) avoids
+// it altogether. At most kMaxHeld bytes of freed blocks are kept; the rest go back to the system.
+class LargeBlocks {
+ public:
+  static constexpr size_t kPage = size_t(2) << 20;
+  static constexpr size_t kMaxHeld = size_t(512) << 20;
+
+  static LargeBlocks& instance() {
+    static auto* blocks = new LargeBlocks;  // never destroyed: tensors may outlive statics
+    return *blocks;
+  }
+  void* take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto it = free_.find(bytes);
+      if (it != free_.end()) {
+        void* memory = it->second;
+        free_.erase(it);
+        held_ -= bytes;
+        return memory;
+      }
+    }
+    void* memory = nullptr;
+    if (posix_memalign(&memory, kPage, bytes) != 0) throw std::bad_alloc();
+    madvise(memory, bytes, MADV_HUGEPAGE);  // advice only: 4 kB pages if it is refused
+    return memory;
+  }
+  void give(void* memory, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (held_ + bytes <= kMaxHeld) {
+        free_.emplace(bytes, memory);
+        held_ += bytes;
+        return;
+      }
+    }
+    std::free(memory);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t held_ = 0;
+};
+
+// An uninitialised float32 tensor; from LargeBlocks when it is 8 MB or more.
+torch::Tensor largeEmpty(c10::IntArrayRef sizes) {
+  const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) * sizeof(float);
+  if (bytes < 4 * LargeBlocks::kPage) return torch::empty(sizes, torch::kFloat32);
+  const size_t rounded = (bytes + LargeBlocks::kPage - 1) / LargeBlocks::kPage * LargeBlocks::kPage;
+  void* memory = LargeBlocks::instance().take(rounded);
+  return torch::from_blob(
+      memory, sizes, [rounded](void* m) { LargeBlocks::instance().give(m, rounded); },
+      torch::kFloat32);
+}
+
+// c [m, n] (row stride ldc) = alpha * a [m, k] times b [k, n] (or b^T) + beta * c, row-major,
+// through oneDNN's sgemm: OpenMP-threaded like ATen (OpenBLAS's own threads fight ATen's
+// spinning OpenMP workers on a small machine), single-threaded inside a parallel region.
+void sgemm(bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const dnnl_status_t status =
+      dnnl_sgemm('N', transB ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (status != dnnl_success) {
+    throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(status) + " for a " +
+                             std::to_string(m) + "x" + std::to_string(k) + " by " +
+                             std::to_string(k) + "x" + std::to_string(n) + " product");
+  }
+}
+
+// x [..., in] times W [in, out] plus b [out], as TransformerLens's batch_addmm (the bias is
+// written first and the product added to it, as addmm does).
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& W, const torch::Tensor& b) {
   auto sizes = x.sizes().vec();
   sizes.back() = W.size(1);
-  return torch::addmm(b, x.reshape({-1, W.size(0)}), W).view(sizes);
+  const auto x2 = x.reshape({-1, W.size(0)});
+  if (!(plainFloat(x2) && plainFloat(W) && plainFloat(b) && noGradNeeded({&x, &W, &b}) &&
+        x2.stride(1) == 1 && W.stride(1) == 1 && b.dim() == 1 && x2.size(0) > 0 && W.size(0) > 0)) {
+    return torch::addmm(b, x2, W).view(sizes);
+  }
+  const int64_t m = x2.size(0), k = W.size(0), n = W.size(1);
+  auto out = largeEmpty({m, n});
+  out.copy_(b.unsqueeze(0).expand({m, n}));
+  sgemm(false, m, n, k, 1.0f, x2.data_ptr<float>(), x2.stride(0), W.data_ptr<float>(), W.stride(0),
+        1.0f, out.data_ptr<float>(), n);
+  return out.view(sizes);
 }
 
 // TransformerLens's LayerNorm / LayerNormPre: centre, scale = sqrt(mean(x^2) + eps) (biased
@@ -69,6 +179,128 @@ torch::Tensor activation(const std::string& fn, const torch::Tensor& x) {
     return 0.5 * x * (1.0 + torch::tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)));
   if (fn == "solu_ln") return x * torch::softmax(x, -1);  // the LayerNorm follows in the caller
   throw std::runtime_error("unsupported act_fn '" + fn + "'");
+}
+
+// layerNorm in one pass per row (the row stays in cache) instead of seven full-tensor passes,
+// each with a fresh allocation. Same formula in float32; only the sums are accumulated in
+// double, so the result differs from layerNorm's by rounding only. Used without autograd and
+// when hook_scale is not replaced (a replaced scale must divide the centred input).
+torch::Tensor layerNormFused(const HookContext& hook, const std::string& prefix,
+                             const torch::Tensor& input, const torch::Tensor& w,
+                             const torch::Tensor& b, double eps) {
+  const auto x = input.contiguous();
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  auto out = largeEmpty(x.sizes());
+  auto scaleSizes = x.sizes().vec();
+  scaleSizes.back() = 1;
+  auto scale = torch::empty(scaleSizes, x.options());
+  const auto wc = w.defined() ? w.contiguous() : w;
+  const auto bc = b.defined() ? b.contiguous() : b;
+  const float* xp = x.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  float* sp = scale.data_ptr<float>();
+  const float* wp = wc.defined() ? wc.data_ptr<float>() : nullptr;
+  const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
+  const float epsF = static_cast<float>(eps);
+  at::parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = xp + r * n;
+      float* orow = op + r * n;
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j)
+        sum += xr[j];
+      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      double squares = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const float c = xr[j] - mean;
+        squares += static_cast<double>(c * c);
+      }
+      const float s = std::sqrt(static_cast<float>(squares / static_cast<double>(n)) + epsF);
+      sp[r] = s;
+      if (wp) {
+        for (int64_t j = 0; j < n; ++j)
+          orow[j] = (xr[j] - mean) / s * wp[j] + bp[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j)
+          orow[j] = (xr[j] - mean) / s;
+      }
+    }
+  });
+  hook(prefix + "hook_scale", scale);
+  return hook(prefix + "hook_normalized", out);
+}
+
+// Causal attention z = softmax(mask(q k^T / scale)) v for q, k, v [B, P, H, D] (last stride 1),
+// written into a new z [B, P, H, D]. Each (batch row, head) is one task of a parallel loop, and
+// works through blocks of query rows: the block's scores ([rows, keys up to the block's end],
+// 256 kB) stay in cache through the scale, mask, softmax and product with v, instead of passes
+// over [B, H, P, P] (512 MB each for gelu-1l at 16 x 1024) with fresh allocations, and the keys
+// after the block (all masked) are never computed. Those keys would get exp(ignore - row max) in
+// the softmax: exactly 0 in float32 when ignore is -inf or far enough below every row's max
+// (Neel's IGNORE -1e5); if a row's max comes too close to a finite ignore, returns false and the
+// caller takes the full path. No autograd; the caller uses it when no hook sees the scores or
+// pattern.
+bool blockedCausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                            double scale, double ignore, torch::Tensor& z) {
+  const int64_t B = q.size(0), P = q.size(1), H = q.size(2), D = q.size(3);
+  if (q.stride(3) != 1 || k.stride(3) != 1 || v.stride(3) != 1) return false;
+  constexpr int64_t kBlock = 64;
+  const int64_t block = std::min(kBlock, P);
+  // Dividing by a power of two is exact, so it can be sgemm's alpha; otherwise divide as the
+  // reference does.
+  int exponent = 0;
+  const bool scaleIsPowerOfTwo = std::frexp(scale, &exponent) == 0.5;
+  const float alpha = scaleIsPowerOfTwo ? static_cast<float>(1.0 / scale) : 1.0f;
+  const float divisor = static_cast<float>(scale);
+  const float ignoreF = static_cast<float>(ignore);
+  const bool finiteIgnore = std::isfinite(ignore);
+  z = largeEmpty({B, P, H, D});
+  const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+  float* zp = z.data_ptr<float>();
+  std::atomic<bool> tooClose{false};
+  at::parallel_for(0, B * H, 1, [&](int64_t t0, int64_t t1) {
+    auto scoreBuf = torch::empty({block * P}, torch::kFloat32);
+    float* sp = scoreBuf.data_ptr<float>();
+    for (int64_t t = t0; t < t1 && !tooClose.load(std::memory_order_relaxed); ++t) {
+      const int64_t b = t / H, h = t % H;
+      const float* qbh = qp + b * q.stride(0) + h * q.stride(2);
+      const float* kbh = kp + b * k.stride(0) + h * k.stride(2);
+      const float* vbh = vp + b * v.stride(0) + h * v.stride(2);
+      float* zbh = zp + (b * P * H + h) * D;
+      for (int64_t i0 = 0; i0 < P; i0 += block) {
+        const int64_t n = std::min(block, P - i0), keys = i0 + n;
+        sgemm(true, n, keys, D, alpha, qbh + i0 * q.stride(1), q.stride(1), kbh, k.stride(1), 0.0f,
+              sp, keys);
+        for (int64_t r = 0; r < n; ++r) {
+          float* row = sp + r * keys;
+          if (!scaleIsPowerOfTwo) {
+            for (int64_t j = 0; j <= i0 + r; ++j)
+              row[j] /= divisor;
+          }
+          for (int64_t j = i0 + r + 1; j < keys; ++j)
+            row[j] = ignoreF;
+        }
+        auto s = torch::from_blob(sp, {n, keys}, torch::kFloat32);
+        const auto rowMax = s.amax(-1);
+        const float* mp = rowMax.data_ptr<float>();
+        bool finite = true;
+        float lowest = std::numeric_limits<float>::infinity();
+        for (int64_t r = 0; r < n; ++r) {
+          finite = finite && std::isfinite(mp[r]);
+          lowest = std::min(lowest, mp[r]);
+        }
+        // exp(ignore - max) is 0 in float32 below about -103.97; keep a margin.
+        if (finiteIgnore && keys < P && !(finite && ignore - lowest < -110.0)) {
+          tooClose = true;
+          return;
+        }
+        at::_softmax_out(s, s, -1, false);
+        if (!finite) s.nan_to_num_(0.0);  // a row's max is NaN or infinite: softmax gave NaN
+        sgemm(false, n, D, keys, 1.0f, sp, keys, vbh, v.stride(1), 0.0f, zbh + i0 * H * D, H * D);
+      }
+    }
+  });
+  return !tooClose;
 }
 
 }  // namespace
@@ -347,23 +579,51 @@ HookedRunResult HookedTransformer::run(const torch::Tensor& tokens,
   const bool ln = c.normalization_type == "LN";
   const bool norm = c.hasLayerNorm();
   const torch::Tensor none;
+  // Without autograd (no_grad, or nothing requiring grad) the forward may overwrite fresh
+  // intermediates that no hook sees and use out= kernels; with a graph, the plain ops only.
+  bool frozen = true;
+  for (const auto& [name, t] : params_)
+    frozen = frozen && !t.requires_grad();
+  const bool noGraph = !torch::GradMode::is_enabled() || frozen;
+  auto plain = [&](const torch::Tensor& t) { return noGraph && !t.requires_grad(); };
+  // a + b, written into a when a is a fresh result no hook sees (a + b == b + a exactly).
+  auto sum = [&](torch::Tensor a, const std::string& aHook, const torch::Tensor& b) {
+    if (plain(a) && plain(b) && !hook.observed(aHook) && a.sizes() == b.sizes() &&
+        a.scalar_type() == b.scalar_type() && a.is_contiguous())
+      return a.add_(b);
+    return a + b;
+  };
+  auto norm2 = [&](const std::string& prefix, const torch::Tensor& x, const torch::Tensor& w,
+                   const torch::Tensor& b) {
+    if (plain(x) && plainFloat(x) &&
+        (!w.defined() || (plainFloat(w) && plainFloat(b) && plain(w) && plain(b))) &&
+        !hook.replaced(prefix + "hook_scale"))
+      return layerNormFused(hook, prefix, x, w, b, c.eps);
+    return layerNorm(hook, prefix, x, w, b, c.eps);
+  };
 
-  const auto embed = hook("hook_embed", torch::embedding(W_E_, tokens));
+  torch::Tensor embedded;
+  if (plainFloat(W_E_) && noGradNeeded({&W_E_})) {
+    embedded = largeEmpty({B * P, c.d_model});
+    at::index_select_out(embedded, W_E_, 0, tokens.reshape({-1}));
+    embedded = embedded.view({B, P, c.d_model});
+  } else {
+    embedded = torch::embedding(W_E_, tokens);
+  }
+  const auto embed = hook("hook_embed", embedded);
   const auto pos =
       hook("hook_pos_embed", W_pos_.slice(0, 0, P).unsqueeze(0).expand({B, P, c.d_model}));
-  torch::Tensor residual = embed + pos;
+  torch::Tensor residual = sum(embed, "hook_embed", pos);
 
   const int64_t stop = options.stopAtLayer < 0 ? c.n_layers : options.stopAtLayer;
-  const auto causal = torch::triu(torch::ones({P, P}, torch::kBool), 1);
   const double scale = c.use_attn_scale ? c.attn_scale : 1.0;
   const int64_t H = c.n_heads, D = c.d_head;
   for (int64_t l = 0; l < stop; ++l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
     const std::string p = "blocks." + std::to_string(l) + ".";
     const auto residPre = hook(p + "hook_resid_pre", residual);
-    const auto attnIn = norm ? layerNorm(hook, p + "ln1.", residPre, ln ? L.ln1_w : none,
-                                         ln ? L.ln1_b : none, c.eps)
-                             : residPre;
+    const auto attnIn =
+        norm ? norm2(p + "ln1.", residPre, ln ? L.ln1_w : none, ln ? L.ln1_b : none) : residPre;
     // q, k, v from one product: [d_model, 3 * H * d_head].
     const auto Wqkv = torch::cat({L.W_Q.permute({1, 0, 2}).reshape({c.d_model, H * D}),
                                   L.W_K.permute({1, 0, 2}).reshape({c.d_model, H * D}),
@@ -375,40 +635,48 @@ HookedRunResult HookedTransformer::run(const torch::Tensor& tokens,
     const auto q = hook(p + "attn.hook_q", qkv[0].reshape({B, P, H, D}));
     const auto k = hook(p + "attn.hook_k", qkv[1].reshape({B, P, H, D}));
     const auto v = hook(p + "attn.hook_v", qkv[2].reshape({B, P, H, D}));
-    auto scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1})) / scale;
-    scores = hook(p + "attn.hook_attn_scores", scores.masked_fill(causal, L.ignore));
-    auto pattern = torch::softmax(scores, -1);
-    pattern = hook(p + "attn.hook_pattern", torch::nan_to_num(pattern, 0.0));
-    const auto z = hook(p + "attn.hook_z",
-                        torch::matmul(pattern, v.permute({0, 2, 1, 3})).permute({0, 2, 1, 3}));
+    torch::Tensor zValue;
+    const bool blocked = plain(q) && plain(k) && plain(v) && plainFloat(q) && plainFloat(k) &&
+                         plainFloat(v) && !hook.observed(p + "attn.hook_attn_scores") &&
+                         !hook.observed(p + "attn.hook_pattern") &&
+                         blockedCausalAttention(q, k, v, scale, L.ignore, zValue);
+    if (!blocked) {
+      const auto causal = torch::triu(torch::ones({P, P}, torch::kBool), 1);
+      auto scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1})) / scale;
+      scores = hook(p + "attn.hook_attn_scores", scores.masked_fill(causal, L.ignore));
+      auto pattern = torch::softmax(scores, -1);
+      pattern = hook(p + "attn.hook_pattern", torch::nan_to_num(pattern, 0.0));
+      zValue = torch::matmul(pattern, v.permute({0, 2, 1, 3})).permute({0, 2, 1, 3});
+    }
+    const auto z = hook(p + "attn.hook_z", zValue);
     const auto attnOut =
         hook(p + "hook_attn_out",
              linear(z.reshape({B, P, H * D}), L.W_O.reshape({H * D, c.d_model}), L.b_O));
     if (c.attn_only) {
-      residual = hook(p + "hook_resid_post", residPre + attnOut);
+      residual = hook(p + "hook_resid_post", sum(attnOut, p + "hook_attn_out", residPre));
       continue;
     }
-    const auto residMid = hook(p + "hook_resid_mid", residPre + attnOut);
-    const auto mlpIn = norm ? layerNorm(hook, p + "ln2.", residMid, ln ? L.ln2_w : none,
-                                        ln ? L.ln2_b : none, c.eps)
-                            : residMid;
-    const auto pre = hook(p + "mlp.hook_pre", linear(mlpIn, L.W_in, L.b_in));
+    const auto residMid = hook(p + "hook_resid_mid", sum(attnOut, p + "hook_attn_out", residPre));
+    const auto mlpIn =
+        norm ? norm2(p + "ln2.", residMid, ln ? L.ln2_w : none, ln ? L.ln2_b : none) : residMid;
+    auto pre = hook(p + "mlp.hook_pre", linear(mlpIn, L.W_in, L.b_in));
     torch::Tensor post;
     if (c.act_fn == "solu_ln") {
       const auto mid = hook(p + "mlp.hook_mid", activation(c.act_fn, pre));
-      post = hook(p + "mlp.hook_post",
-                  layerNorm(hook, p + "mlp.ln.", mid, L.mlp_ln_w, L.mlp_ln_b, c.eps));
+      post = hook(p + "mlp.hook_post", norm2(p + "mlp.ln.", mid, L.mlp_ln_w, L.mlp_ln_b));
+    } else if (c.act_fn == "gelu" && plain(pre) && !hook.observed(p + "mlp.hook_pre")) {
+      post = hook(p + "mlp.hook_post", torch::gelu_(pre));  // the same kernel, in place
     } else {
       post = hook(p + "mlp.hook_post", activation(c.act_fn, pre));
     }
     const auto mlpOut = hook(p + "hook_mlp_out", linear(post, L.W_out, L.b_out));
-    residual = hook(p + "hook_resid_post", residMid + mlpOut);
+    residual = hook(p + "hook_resid_post", sum(residMid, p + "hook_resid_mid", mlpOut));
   }
   if (options.stopAtLayer >= 0) {
     result.output = residual;
     return result;
   }
-  if (norm) residual = layerNorm(hook, "ln_final.", residual, ln_final_w_, ln_final_b_, c.eps);
+  if (norm) residual = norm2("ln_final.", residual, ln_final_w_, ln_final_b_);
   result.output = options.skipUnembed ? residual : linear(residual, W_U_, b_U_);
   return result;
 }
