@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -160,121 +161,122 @@ StepBenchmarkResult StepBenchmark::measure(const std::string& name, int64_t dIn,
   result.batch = batch;
   result.repetitions = repetitions;
 
+  // One step path on a fresh SAE and batch (the same calibration for every path).
+  const auto timePath =
+      [&](StepPath path, bool bf16,
+          const std::function<void(const Timed&, SparseTrainingStep&, Sae&, const torch::Tensor&)>&
+              keep) {
+        torch::Tensor x;
+        auto sae = makeSae(dIn, dSae, batch, targetL0, x);
+        SparseTrainingStep step(*sae);
+        step.setPath(path);
+        step.setBf16(bf16);
+        keep(runSteps(*sae, x, repetitions, &step), step, *sae, x);
+      };
   // Sparse first, so that its peak memory is read before a dense step has run at this shape.
-  {
-    torch::Tensor x;
-    auto sae = makeSae(dIn, dSae, batch, targetL0, x);
-    SparseTrainingStep step(*sae);
-    step.setPath(StepPath::Sparse);
-    const Timed t = runSteps(*sae, x, repetitions, &step);
-    result.sparse_step_seconds = median(t.step);
-    result.sparse_encode_seconds = median(t.encode);
-    result.sparse_encode_gemm_seconds = median(t.encodeGemm);
-    result.sparse_decode_loss_seconds = median(t.decodeLoss);
-    result.sparse_backward_seconds = median(t.backward);
-    result.sparse_clip_seconds = median(t.clip);
-    result.sparse_adam_seconds = median(t.adam);
-    result.sparse_tokens_per_s = batch / result.sparse_step_seconds;
-    result.sparse_l0 = t.l0;
-    result.encoder_kernel = GemmKernel::name(step.kernel());
-    result.chunk_rows = step.chunkRows();
-    for (const auto& c : GemmKernel::candidates(step.chunkRows(), dIn, dSae))
-      result.kernel_gflops.emplace_back(GemmKernel::name(c.kind), c.gflops);
-  }
+  timePath(StepPath::Sparse, false,
+           [&](const Timed& t, SparseTrainingStep& step, Sae&, const torch::Tensor&) {
+             result.sparse_step_seconds = median(t.step);
+             result.sparse_encode_seconds = median(t.encode);
+             result.sparse_encode_gemm_seconds = median(t.encodeGemm);
+             result.sparse_decode_loss_seconds = median(t.decodeLoss);
+             result.sparse_backward_seconds = median(t.backward);
+             result.sparse_clip_seconds = median(t.clip);
+             result.sparse_adam_seconds = median(t.adam);
+             result.sparse_tokens_per_s = batch / result.sparse_step_seconds;
+             result.sparse_l0 = t.l0;
+             result.encoder_kernel = GemmKernel::name(step.kernel());
+             result.chunk_rows = step.chunkRows();
+             for (const auto& c : GemmKernel::candidates(step.chunkRows(), dIn, dSae))
+               result.kernel_gflops.emplace_back(GemmKernel::name(c.kind), c.gflops);
+           });
   result.sparse_peak_rss_mb = peakRssMb();
   if (Bf16Gemm::available()) {
-    torch::Tensor x;
-    auto sae = makeSae(dIn, dSae, batch, targetL0, x);
-    SparseTrainingStep step(*sae);
-    step.setPath(StepPath::Sparse);
-    step.setBf16(true);
-    const Timed t = runSteps(*sae, x, repetitions, &step);
-    result.bf16_step_seconds = median(t.step);
-    result.bf16_encode_gemm_seconds = median(t.encodeGemm);
-    result.bf16_tokens_per_s = batch / result.bf16_step_seconds;
-    result.bf16_l0 = t.l0;
+    timePath(StepPath::Sparse, true,
+             [&](const Timed& t, SparseTrainingStep&, Sae&, const torch::Tensor&) {
+               result.bf16_step_seconds = median(t.step);
+               result.bf16_encode_gemm_seconds = median(t.encodeGemm);
+               result.bf16_tokens_per_s = batch / result.bf16_step_seconds;
+               result.bf16_l0 = t.l0;
+             });
   }
-  {
-    torch::Tensor x;
-    auto sae = makeSae(dIn, dSae, batch, targetL0, x);
-    SparseTrainingStep step(*sae);
-    step.setPath(StepPath::Chunked);
-    const Timed t = runSteps(*sae, x, repetitions, &step);
-    result.chunked_step_seconds = median(t.step);
-    result.chunked_encode_seconds = median(t.encode);
-    result.chunked_encode_gemm_seconds = median(t.encodeGemm);
-    result.chunked_decode_loss_seconds = median(t.decodeLoss);
-    result.chunked_decode_gemm_seconds = median(t.decodeGemm);
-    result.chunked_backward_seconds = median(t.stepBackward);
-    result.chunked_backward_gemm_seconds = median(t.backwardGemm);
-    result.chunked_clip_seconds = median(t.clip);
-    result.chunked_adam_seconds = median(t.adam);
-    result.chunked_tokens_per_s = batch / result.chunked_step_seconds;
-    result.chunked_l0 = t.l0;
-    result.chunked_rows = step.chunkedRows();
-    std::vector<double> forwardBackward, gemmShare;
-    for (size_t i = 0; i < t.step.size(); ++i) {
-      forwardBackward.push_back(t.forward[i] + t.backward[i]);
-      gemmShare.push_back((t.encodeGemm[i] + t.decodeGemm[i] + t.backwardGemm[i]) /
-                          forwardBackward.back());
-    }
-    result.chunked_gemm_time_share = median(gemmShare);
-    const double flops = 10.0 * batch * dIn * dSae;
-    result.chunked_step_gflops = flops / result.chunked_step_seconds / 1e9;
-    // (reference_gemm_gflops is known below; keep the forward+backward rate until then)
-    result.chunked_fb_gemm_fraction = flops / median(forwardBackward) / 1e9;
-    for (size_t i = 0; i < step.chunkedShapes().size(); ++i) {
-      StepBenchmarkResult::Product product;
-      product.shape = step.chunkedShapes()[i].text();
-      product.kernel = GemmKernel::name(step.chunkedKernels()[i]);
-      for (const auto& c : GemmKernel::candidates(step.chunkedShapes()[i]))
-        product.gflops.emplace_back(GemmKernel::name(c.kind), c.gflops);
-      result.chunked_products.push_back(product);
-    }
-    result.chunked_peak_rss_mb = peakRssMb();
-    // Paired: other processes on a 2-core machine change the achievable rate from second to
-    // second, so each chunked step (forward + backward) is set against the product that timed
-    // fastest at the kernel choice, timed again (best of 2) right after that step.
-    size_t bestShape = 0;
-    GemmKernel::Kind bestKind = GemmKernel::Kind::Torch;
-    double bestGflops = 0;
-    for (size_t i = 0; i < step.chunkedShapes().size(); ++i) {
-      for (const auto& c : GemmKernel::candidates(step.chunkedShapes()[i])) {
-        if (c.gflops > bestGflops) {
-          bestGflops = c.gflops;
-          bestShape = i;
-          bestKind = c.kind;
-        }
-      }
-    }
-    const GemmKernel::Shape& shape = step.chunkedShapes()[bestShape];
-    result.paired_gemm = GemmKernel::name(bestKind) + " " + shape.text();
-    torch::NoGradGuard noGrad;
-    const torch::Tensor a = torch::randn({shape.m, shape.k});
-    const torch::Tensor b = torch::randn({shape.k, shape.n}) / std::sqrt(double(shape.k));
-    torch::Tensor c = torch::zeros({shape.m, shape.n});
-    AdamOptimizer optimizer(sae->trainableParameters(), 0.9, 0.999);
-    std::vector<double> ratios, productRates;
-    for (int i = 0; i < repetitions; ++i) {
-      auto start = Clock::now();
-      SaeForward out = step.forward(x, 5.0, {});
-      optimizer.zeroGrad();
-      step.backward(out);
-      const double stepRate = flops / since(start) / 1e9;
-      double best = 1e30;
-      for (int r = 0; r < 2; ++r) {
-        start = Clock::now();
-        GemmKernel::multiply(bestKind, shape, a.data_ptr<float>(), b.data_ptr<float>(),
-                             c.data_ptr<float>());
-        best = std::min(best, since(start));
-      }
-      const double productRate = 2.0 * shape.m * shape.k * shape.n / best / 1e9;
-      ratios.push_back(stepRate / productRate);
-      productRates.push_back(productRate);
-    }
-    result.chunked_gemm_fraction_paired = median(ratios);
-    result.paired_gemm_gflops = median(productRates);
-  }
+  timePath(StepPath::Chunked, false,
+           [&](const Timed& t, SparseTrainingStep& step, Sae& sae, const torch::Tensor& x) {
+             result.chunked_step_seconds = median(t.step);
+             result.chunked_encode_seconds = median(t.encode);
+             result.chunked_encode_gemm_seconds = median(t.encodeGemm);
+             result.chunked_decode_loss_seconds = median(t.decodeLoss);
+             result.chunked_decode_gemm_seconds = median(t.decodeGemm);
+             result.chunked_backward_seconds = median(t.stepBackward);
+             result.chunked_backward_gemm_seconds = median(t.backwardGemm);
+             result.chunked_clip_seconds = median(t.clip);
+             result.chunked_adam_seconds = median(t.adam);
+             result.chunked_tokens_per_s = batch / result.chunked_step_seconds;
+             result.chunked_l0 = t.l0;
+             result.chunked_rows = step.chunkedRows();
+             std::vector<double> forwardBackward, gemmShare;
+             for (size_t i = 0; i < t.step.size(); ++i) {
+               forwardBackward.push_back(t.forward[i] + t.backward[i]);
+               gemmShare.push_back((t.encodeGemm[i] + t.decodeGemm[i] + t.backwardGemm[i]) /
+                                   forwardBackward.back());
+             }
+             result.chunked_gemm_time_share = median(gemmShare);
+             const double flops = 10.0 * batch * dIn * dSae;
+             result.chunked_step_gflops = flops / result.chunked_step_seconds / 1e9;
+             // (reference_gemm_gflops is known below; keep the forward+backward rate until then)
+             result.chunked_fb_gemm_fraction = flops / median(forwardBackward) / 1e9;
+             for (size_t i = 0; i < step.chunkedShapes().size(); ++i) {
+               StepBenchmarkResult::Product product;
+               product.shape = step.chunkedShapes()[i].text();
+               product.kernel = GemmKernel::name(step.chunkedKernels()[i]);
+               for (const auto& c : GemmKernel::candidates(step.chunkedShapes()[i]))
+                 product.gflops.emplace_back(GemmKernel::name(c.kind), c.gflops);
+               result.chunked_products.push_back(product);
+             }
+             result.chunked_peak_rss_mb = peakRssMb();
+             // Paired: other processes on a 2-core machine change the achievable rate from second
+             // to second, so each chunked step (forward + backward) is set against the product that
+             // timed fastest at the kernel choice, timed again (best of 2) right after that step.
+             size_t bestShape = 0;
+             GemmKernel::Kind bestKind = GemmKernel::Kind::Torch;
+             double bestGflops = 0;
+             for (size_t i = 0; i < step.chunkedShapes().size(); ++i) {
+               for (const auto& c : GemmKernel::candidates(step.chunkedShapes()[i])) {
+                 if (c.gflops > bestGflops) {
+                   bestGflops = c.gflops;
+                   bestShape = i;
+                   bestKind = c.kind;
+                 }
+               }
+             }
+             const GemmKernel::Shape& shape = step.chunkedShapes()[bestShape];
+             result.paired_gemm = GemmKernel::name(bestKind) + " " + shape.text();
+             torch::NoGradGuard noGrad;
+             const torch::Tensor a = torch::randn({shape.m, shape.k});
+             const torch::Tensor b = torch::randn({shape.k, shape.n}) / std::sqrt(double(shape.k));
+             torch::Tensor c = torch::zeros({shape.m, shape.n});
+             AdamOptimizer optimizer(sae.trainableParameters(), 0.9, 0.999);
+             std::vector<double> ratios, productRates;
+             for (int i = 0; i < repetitions; ++i) {
+               auto start = Clock::now();
+               SaeForward out = step.forward(x, 5.0, {});
+               optimizer.zeroGrad();
+               step.backward(out);
+               const double stepRate = flops / since(start) / 1e9;
+               double best = 1e30;
+               for (int r = 0; r < 2; ++r) {
+                 start = Clock::now();
+                 GemmKernel::multiply(bestKind, shape, a.data_ptr<float>(), b.data_ptr<float>(),
+                                      c.data_ptr<float>());
+                 best = std::min(best, since(start));
+               }
+               const double productRate = 2.0 * shape.m * shape.k * shape.n / best / 1e9;
+               ratios.push_back(stepRate / productRate);
+               productRates.push_back(productRate);
+             }
+             result.chunked_gemm_fraction_paired = median(ratios);
+             result.paired_gemm_gflops = median(productRates);
+           });
   {
     torch::Tensor x;
     auto sae = makeSae(dIn, dSae, batch, targetL0, x);

@@ -357,6 +357,22 @@ void SparseTrainingStep::publishGradients() {
   sae_.b_dec.mutable_grad() = gradBDec_;
 }
 
+SparseTrainingStep::StepInputs SparseTrainingStep::stepInputs() {
+  StepInputs inputs;
+  inputs.wEnc = sae_.W_enc.detach().contiguous();
+  inputs.bEnc = sae_.b_enc.detach().contiguous();
+  inputs.wDec = sae_.W_dec.detach().contiguous();
+  inputs.bDec = sae_.b_dec.detach().contiguous();
+  inputs.scaling = sae_.scaling_factor.detach().to(torch::kFloat32).contiguous();
+  // SAELens: sae_in = x - b_dec * apply_b_dec_to_input.
+  inputs.saeIn = ptr(xIn_);
+  if (sae_.options().apply_b_dec_to_input) {
+    at::sub_out(saeIn_, xIn_, inputs.bDec);
+    inputs.saeIn = ptr(saeIn_);
+  }
+  return inputs;
+}
+
 bool SparseTrainingStep::sparseForward(const torch::Tensor& x, double l1Coefficient,
                                        double maxDensity, SaeForward& out) {
   torch::NoGradGuard noGrad;
@@ -372,17 +388,10 @@ bool SparseTrainingStep::sparseForward(const torch::Tensor& x, double l1Coeffici
     preChunk_ = torch::empty({chunkRows_, dSae}, floatOptions);
     kernel_ = GemmKernel::choose(chunkRows_, dIn, dSae);
   }
-  const torch::Tensor wEnc = sae_.W_enc.detach().contiguous();
-  const torch::Tensor bEnc = sae_.b_enc.detach().contiguous();
-  const torch::Tensor wDec = sae_.W_dec.detach().contiguous();
-  const torch::Tensor bDec = sae_.b_dec.detach().contiguous();
-  const torch::Tensor scaling = sae_.scaling_factor.detach().to(torch::kFloat32).contiguous();
-  // SAELens: sae_in = x - b_dec * apply_b_dec_to_input.
-  const float* saeIn = ptr(xIn_);
-  if (o.apply_b_dec_to_input) {
-    at::sub_out(saeIn_, xIn_, bDec);
-    saeIn = ptr(saeIn_);
-  }
+  const StepInputs inputs = stepInputs();
+  const torch::Tensor &wEnc = inputs.wEnc, &bEnc = inputs.bEnc, &wDec = inputs.wDec;
+  const torch::Tensor& scaling = inputs.scaling;
+  const float* saeIn = inputs.saeIn;
 
   // 1. Encoder: dense product per row chunk, bias, ReLU into CSR (row, latent, value).
   const int64_t blocksPerRow = (dSae + kScanBlock - 1) / kScanBlock;
@@ -464,7 +473,7 @@ bool SparseTrainingStep::sparseForward(const torch::Tensor& x, double l1Coeffici
   const float* weights = rowWeight.defined() ? ptr(rowWeight) : nullptr;
   dPreVal_.resize(static_cast<size_t>(nnz));
   const float* wd = ptr(wDec);
-  const float* bd = ptr(bDec);
+  const float* bd = ptr(inputs.bDec);
   const float* sf = ptr(scaling);
   const float* xp = ptr(xIn_);
   float* op = ptr(out_);
@@ -658,16 +667,10 @@ bool SparseTrainingStep::chunkedForward(const torch::Tensor& x, double l1Coeffic
   colActSum_.assign(static_cast<size_t>(dSae), 0.0);
   colDPreSum_.assign(static_cast<size_t>(dSae), 0.0);
 
-  const torch::Tensor wEnc = sae_.W_enc.detach().contiguous();
-  const torch::Tensor bEnc = sae_.b_enc.detach().contiguous();
-  const torch::Tensor wDec = sae_.W_dec.detach().contiguous();
-  const torch::Tensor bDec = sae_.b_dec.detach().contiguous();
-  const torch::Tensor scaling = sae_.scaling_factor.detach().to(torch::kFloat32).contiguous();
-  const float* saeIn = ptr(xIn_);
-  if (o.apply_b_dec_to_input) {
-    at::sub_out(saeIn_, xIn_, bDec);
-    saeIn = ptr(saeIn_);
-  }
+  const StepInputs inputs = stepInputs();
+  const torch::Tensor &wEnc = inputs.wEnc, &bEnc = inputs.bEnc, &wDec = inputs.wDec;
+  const torch::Tensor& scaling = inputs.scaling;
+  const float* saeIn = inputs.saeIn;
   // out = (acts * scaling) W_dec = acts (scaling-scaled rows of W_dec): the scaling moves onto
   // W_dec once per step instead of onto every activation; the backward products use the same
   // scaled W_dec, and W_dec's own gradient is scaled per row at the end.
@@ -693,7 +696,7 @@ bool SparseTrainingStep::chunkedForward(const torch::Tensor& x, double l1Coeffic
   }
   const float* weights = rowWeight.defined() ? ptr(rowWeight) : nullptr;
   const float* bias = ptr(bEnc);
-  const float* bd = ptr(bDec);
+  const float* bd = ptr(inputs.bDec);
   const float* xp = ptr(xIn_);
   float* op = ptr(out_);
   float* gp = ptr(gradOut_);

@@ -125,6 +125,13 @@ class SparseTrainingStep {
   StepPath lastPath_ = StepPath::Dense;
   // The encoder product pre[m, d_sae] = in[m, d_in] W_enc in bf16; prepares W_enc's bf16 copy
   // once per forward (the sparse attempt and the chunked step that may follow share it).
+  // The weights as this step reads them (contiguous, no autograd) and sae_in (x, or x - b_dec
+  // into saeIn_), for xIn_ as set by the forward.
+  struct StepInputs {
+    torch::Tensor wEnc, bEnc, wDec, bDec, scaling;
+    const float* saeIn = nullptr;
+  };
+  StepInputs stepInputs();
   void bf16EncoderProduct(const float* in, const float* wEnc, float* pre, int64_t m);
   std::unique_ptr<Bf16Gemm> bf16_;
   bool bf16Prepared_ = false;
