@@ -1,5 +1,7 @@
 #include "data/ActivationStore.h"
 
+#include <cstring>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
@@ -9,6 +11,49 @@
 namespace sae {
 
 namespace {
+
+// Whether `rows` is a contiguous float32 tensor whose memory nothing else uses (tensorHandles:
+// how many Tensor handles the caller itself holds on it), so that it may be rewritten in place.
+bool onlyHolder(const torch::Tensor& rows, size_t tensorHandles = 1) {
+  return rows.is_contiguous() && rows.scalar_type() == torch::kFloat32 && rows.dim() == 2 &&
+         rows.use_count() <= tensorHandles && rows.storage().use_count() == 1;
+}
+
+// rows [first, first + count) of a contiguous [n, d] buffer as a tensor on the same memory.
+// Not narrow(): a view keeps its base tensor alive too, and the next refill needs to see that
+// nothing but the storage half still uses the buffer.
+torch::Tensor rowsOf(const torch::Tensor& buffer, int64_t first, int64_t count) {
+  const int64_t width = buffer.size(1);
+  return torch::empty({0}, buffer.options())
+      .set_(buffer.storage(), buffer.storage_offset() + first * width, {count, width}, {width, 1});
+}
+
+// rows[i] = old rows[source(i)] for every i at once, source a permutation: rows.index_select(0,
+// source) without a second buffer. Each cycle of the permutation is followed with one row held
+// aside; every row is copied once.
+template <typename Source>
+void gatherRowsInPlace(torch::Tensor& rows, const Source& source) {
+  const int64_t n = rows.size(0), width = rows.size(1);
+  float* data = rows.data_ptr<float>();
+  const size_t rowBytes = static_cast<size_t>(width) * sizeof(float);
+  std::vector<float> held(static_cast<size_t>(width));
+  std::vector<uint8_t> done(static_cast<size_t>(n), 0);
+  for (int64_t start = 0; start < n; ++start) {
+    if (done[start]) continue;
+    std::memcpy(held.data(), data + start * width, rowBytes);
+    int64_t to = start;
+    while (true) {
+      done[to] = 1;
+      const int64_t from = source(to);
+      if (from == start) {
+        std::memcpy(data + to * width, held.data(), rowBytes);
+        break;
+      }
+      std::memcpy(data + to * width, data + from * width, rowBytes);
+      to = from;
+    }
+  }
+}
 
 // torch 1.13 draws seeds for the DataLoader this way: `torch.empty((), dtype=torch.int64)
 // .random_().item()` on the default generator.
@@ -91,7 +136,15 @@ torch::Tensor ActivationStore::getBuffer(int64_t nBatches) {
   // SAELens 1.5 returns cached buffers straight from disk: no shuffle, no normalisation.
   if (!source_->shufflesBuffers()) return buffer;
 
-  buffer = buffer.index_select(0, torch::randperm(rows, torch::kInt64));
+  const torch::Tensor order = torch::randperm(rows, torch::kInt64);
+  // The source's rows are shuffled where they are when nothing else holds them (a buffer's worth
+  // of memory less at the peak of a refill); index_select otherwise. Same rows either way.
+  const bool ownRows = onlyHolder(buffer);
+  if (ownRows) {
+    gatherRowsInPlace(buffer, [&](int64_t i) { return order.data_ptr<int64_t>()[i]; });
+  } else {
+    buffer = buffer.index_select(0, order);
+  }
   if (options_.normalize_activations) {
     if (!scalingFactor_) {
       // SAELens: (d_in ** 0.5) / x.norm(dim=-1).mean(), a float32 tensor. Python evaluates
@@ -103,7 +156,7 @@ torch::Tensor ActivationStore::getBuffer(int64_t nBatches) {
       const torch::Tensor factor = meanNorm.reciprocal() * std::sqrt(static_cast<double>(dIn()));
       scalingFactor_ = static_cast<double>(factor.item<float>());  // exact: float fits in double
     }
-    buffer = buffer * *scalingFactor_;
+    buffer = ownRows ? buffer.mul_(*scalingFactor_) : buffer * *scalingFactor_;
   }
   return buffer;
 }
@@ -118,12 +171,44 @@ void ActivationStore::refill() {
   // Python builds the list left to right: the new buffer is drawn before the lazily built
   // storage buffer, and that order decides which randperm each gets.
   torch::Tensor fresh = getBuffer(options_.n_batches_in_buffer / 2);
-  torch::Tensor mix = torch::cat({fresh, storageBuffer()});
+  const int64_t freshRows = fresh.size(0);
+  // A storage buffer not built yet will be built from as many batches as the fresh one.
+  const int64_t storageRows = storage_.defined() ? storage_.size(0) : freshRows;
+  const int64_t n = freshRows + storageRows;
+  // SAELens: mix = cat([fresh, storage])[randperm(n)], then storage = its first half and the
+  // loader its second. Done without the two n-row temporaries: the rows go into one n-row
+  // buffer laid out [storage | fresh] (the previous mix itself when the storage is its first
+  // half and its spent loader half is free to overwrite), then the permutation is applied in
+  // place, mapping each cat index to where that row sits. At most one half-buffer is held
+  // beside the mix at any time.
+  loaderData_ = torch::Tensor();  // spent: the loader reads the new mix from here on
+  torch::Tensor mix;
+  if (storage_.defined() && storageRows == freshRows && storage_.is_contiguous() &&
+      storage_.storage_offset() == 0 &&
+      storage_.storage().nbytes() == static_cast<size_t>(n * dIn()) * sizeof(float) &&
+      onlyHolder(storage_)) {
+    mix = torch::empty({0}, storage_.options()).set_(storage_.storage(), 0, {n, dIn()}, {dIn(), 1});
+  } else {
+    mix = torch::empty({n, dIn()}, torch::kFloat32);
+  }
+  mix.narrow(0, storageRows, freshRows).copy_(fresh);
   fresh = torch::Tensor();
-  mix = mix.index_select(0, torch::randperm(mix.size(0), torch::kInt64));
-  const int64_t half = mix.size(0) / 2;
-  storage_ = mix.narrow(0, 0, half);
-  loaderData_ = mix.narrow(0, half, mix.size(0) - half);
+  {
+    const torch::Tensor& storage = storageBuffer();  // built now when lazy, after the fresh draw
+    if (storage.size(0) != storageRows)
+      throw std::logic_error("activation store: storage buffer size changed");
+    if (storage.data_ptr() != mix.data_ptr()) mix.narrow(0, 0, storageRows).copy_(storage);
+  }
+  storage_ = torch::Tensor();
+  const torch::Tensor order = torch::randperm(n, torch::kInt64);
+  const int64_t* catIndex = order.data_ptr<int64_t>();
+  gatherRowsInPlace(mix, [&](int64_t i) {
+    const int64_t c = catIndex[i];
+    return c < freshRows ? storageRows + c : c - freshRows;
+  });
+  const int64_t half = n / 2;
+  storage_ = rowsOf(mix, 0, half);
+  loaderData_ = rowsOf(mix, half, n - half);
   // iter(DataLoader(...)) in torch 1.13 draws `_base_seed` (used only by worker processes) from
   // the default generator when the iterator is created; the draw still advances the generator.
   drawSeedFromDefaultGenerator();
