@@ -141,7 +141,8 @@ torch::Tensor ActivationStore::getBuffer(int64_t nBatches) {
   // of memory less at the peak of a refill); index_select otherwise. Same rows either way.
   const bool ownRows = onlyHolder(buffer);
   if (ownRows) {
-    gatherRowsInPlace(buffer, [&](int64_t i) { return order.data_ptr<int64_t>()[i]; });
+    const int64_t* source = order.data_ptr<int64_t>();
+    gatherRowsInPlace(buffer, [source](int64_t i) { return source[i]; });
   } else {
     buffer = buffer.index_select(0, order);
   }

@@ -618,22 +618,13 @@ void SparseTrainingStep::prepareChunked(int64_t rows) {
   chunkedRows_ = target;
   actChunk_ = largeWorkspace({target, dSae});
   dPreChunk_ = largeWorkspace({target, dSae});
-  auto shape = [](bool ta, bool tb, int64_t m, int64_t k, int64_t n, bool acc) {
-    GemmKernel::Shape s;
-    s.transA = ta;
-    s.transB = tb;
-    s.m = m;
-    s.k = k;
-    s.n = n;
-    s.accumulate = acc;
-    return s;
-  };
+  // {transA, transB, m, k, n, accumulate}
   chunkedShapes_ = {
-      shape(false, false, target, dIn, dSae, false),  // pre = sae_in W_enc
-      shape(false, false, target, dSae, dIn, false),  // out = acts (W_dec * scaling)
-      shape(false, true, target, dIn, dSae, false),   // dL/dacts = dL/dout (W_dec * scaling)^T
-      shape(true, false, dSae, target, dIn, true),    // grad W_dec += acts^T dL/dout
-      shape(true, false, dIn, target, dSae, true)};   // grad W_enc += sae_in^T dL/dpre
+      {false, false, target, dIn, dSae, false},  // pre = sae_in W_enc
+      {false, false, target, dSae, dIn, false},  // out = acts (W_dec * scaling)
+      {false, true, target, dIn, dSae, false},   // dL/dacts = dL/dout (W_dec * scaling)^T
+      {true, false, dSae, target, dIn, true},    // grad W_dec += acts^T dL/dout
+      {true, false, dIn, target, dSae, true}};   // grad W_enc += sae_in^T dL/dpre
   chunkedKernels_.clear();
   for (const auto& s : chunkedShapes_)
     chunkedKernels_.push_back(GemmKernel::choose(s));
